@@ -1,0 +1,116 @@
+package podagent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// archiveImporter is the part of the runtime that imports image archives.
+type archiveImporter interface {
+	ImportArchive(ctx context.Context, path string) ([]string, error)
+}
+
+// imageImporter imports every archive in the flash's images/ directory at
+// start and each one added later, so an air-gapped board needs no registry.
+type imageImporter struct {
+	dir string
+	rt  archiveImporter
+	log *slog.Logger
+	// done remembers what was imported (by name, size and mtime) so a
+	// resync does not import the same archive again.
+	done map[string]string
+}
+
+func (im *imageImporter) importAll(ctx context.Context) {
+	entries, err := os.ReadDir(im.dir)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			im.log.Error("read images directory", "dir", im.dir, "err", err)
+		}
+		return
+	}
+	if im.done == nil {
+		im.done = map[string]string{}
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isArchive(e.Name()) {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		path := filepath.Join(im.dir, name)
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		stamp := fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+		if im.done[name] == stamp {
+			continue
+		}
+		start := time.Now()
+		refs, err := im.rt.ImportArchive(ctx, path)
+		if err != nil {
+			// A bad archive is reported and skipped; the others still import.
+			im.log.Error("import image archive", "file", path, "err", err)
+			im.done[name] = stamp
+			continue
+		}
+		im.done[name] = stamp
+		im.log.Info("imported image archive", "file", path, "images", refs, "duration", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func isArchive(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz"))
+}
+
+// watch re-imports when an archive is added or replaced. Writes are
+// debounced: an archive is imported once it has been quiet for a second.
+func (im *imageImporter) watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		im.log.Error("watch images directory", "err", err)
+		<-ctx.Done()
+		return nil
+	}
+	defer w.Close()
+	if err := w.Add(im.dir); err != nil {
+		im.log.Info("images directory not watched", "dir", im.dir, "err", err)
+	}
+	var timer <-chan time.Time
+	resync := time.NewTicker(time.Minute)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if isArchive(filepath.Base(ev.Name)) {
+				timer = time.After(time.Second)
+			}
+		case err := <-w.Errors:
+			im.log.Warn("images directory watch", "err", err)
+		case <-timer:
+			im.importAll(ctx)
+		case <-resync.C:
+			if len(w.WatchList()) == 0 {
+				_ = w.Add(im.dir)
+			}
+			im.importAll(ctx)
+		}
+	}
+}

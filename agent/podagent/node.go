@@ -1,0 +1,135 @@
+package podagent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// versioner is the part of the runtime that reports its version.
+type versioner interface {
+	Version(ctx context.Context) (string, error)
+}
+
+// maxPods is kubelet's default --max-pods.
+const maxPods = 110
+
+// buildNode describes this machine as a Node object, reading it through
+// procfs the way kubelet's cadvisor does.
+func buildNode(ctx context.Context, name string, rt versioner) (*corev1.Node, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil, fmt.Errorf("open procfs: %w", err)
+	}
+	mem, err := fs.Meminfo()
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/meminfo: %w", err)
+	}
+	cpus, err := fs.CPUInfo()
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/cpuinfo: %w", err)
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return nil, fmt.Errorf("uname: %w", err)
+	}
+	runtimeVersion := "containerd://unknown"
+	if v, err := rt.Version(ctx); err == nil {
+		runtimeVersion = "containerd://" + strings.TrimPrefix(v, "v")
+	}
+	var memBytes int64
+	if mem.MemTotal != nil {
+		memBytes = int64(*mem.MemTotal) * 1024
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(len(cpus)), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(memBytes, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(maxPods, resource.DecimalSI),
+	}
+	now := metav1.NewTime(time.Now())
+	node := &corev1.Node{
+		TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              name,
+			UID:               nodeUID(name),
+			CreationTimestamp: now,
+			Labels: map[string]string{
+				"kubernetes.io/hostname":         name,
+				"kubernetes.io/os":               "linux",
+				"kubernetes.io/arch":             goruntime.GOARCH,
+				"beta.kubernetes.io/os":          "linux",
+				"beta.kubernetes.io/arch":        goruntime.GOARCH,
+				"node.kubernetes.io/instance-type": "podboot",
+			},
+		},
+		Status: corev1.NodeStatus{
+			Capacity:    capacity,
+			Allocatable: capacity.DeepCopy(),
+			Phase:       corev1.NodeRunning,
+			Conditions: []corev1.NodeCondition{
+				nodeCondition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),
+				nodeCondition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", now),
+				nodeCondition(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available", now),
+				nodeCondition(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status", now),
+			},
+			Addresses: nodeAddresses(name),
+			NodeInfo: corev1.NodeSystemInfo{
+				KernelVersion:           unix.ByteSliceToString(uts.Release[:]),
+				OSImage:                 "podboot",
+				ContainerRuntimeVersion: runtimeVersion,
+				KubeletVersion:          KubernetesVersion,
+				KubeProxyVersion:        "",
+				OperatingSystem:         "linux",
+				Architecture:            goruntime.GOARCH,
+				MachineID:               readTrim("/etc/machine-id"),
+				BootID:                  readTrim("/proc/sys/kernel/random/boot_id"),
+			},
+		},
+	}
+	return node, nil
+}
+
+func nodeCondition(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string, now metav1.Time) corev1.NodeCondition {
+	return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+}
+
+// nodeAddresses lists the hostname and the first global unicast IPv4
+// address, which kubelet would report as InternalIP.
+func nodeAddresses(name string) []corev1.NodeAddress {
+	var out []corev1.NodeAddress
+	if ip := firstGlobalIPv4(); ip != "" {
+		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
+	}
+	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: name})
+}
+
+func nodeInternalIP(n *corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+func firstGlobalIPv4() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return ""
+}

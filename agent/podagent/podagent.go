@@ -1,0 +1,170 @@
+package podagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/podboot/podboot/agent/api"
+	"github.com/podboot/podboot/agent/logs"
+	"github.com/podboot/podboot/agent/manifest"
+	"github.com/podboot/podboot/agent/reconcile"
+	ctrdruntime "github.com/podboot/podboot/agent/runtime/containerd"
+	"github.com/podboot/podboot/agent/store"
+)
+
+// Config is what podagent's flags say.
+type Config struct {
+	FlashDir          string // pods/, images/, device.yaml
+	StateDir          string // runtime state: logs, pinned namespaces, state file
+	ContainerdAddress string
+	RuncPath          string
+	RuncRoot          string
+	Listen            string // HTTP API address ("" = none)
+	NodeName          string
+	// Resync is how often the manifest directory is re-read even without
+	// an inotify event.
+	Resync time.Duration
+	// StopTimeout bounds the power-off: pods get their grace periods, but
+	// not more than this in total.
+	StopTimeout time.Duration
+	Logs        logs.Config
+}
+
+func (c *Config) setDefaults() error {
+	if c.FlashDir == "" || c.StateDir == "" || c.ContainerdAddress == "" {
+		return errors.New("--flash, --state and --containerd are required")
+	}
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		c.NodeName = h
+	}
+	if c.Resync == 0 {
+		c.Resync = 30 * time.Second
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 5 * time.Minute
+	}
+	return nil
+}
+
+// Run runs the agent until ctx ends, then stops every pod gracefully.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.setDefaults(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		return fmt.Errorf("create state dir %q: %w", cfg.StateDir, err)
+	}
+	st := store.New(time.Now)
+	recorder := store.NewRecorder(st, cfg.NodeName, time.Now)
+
+	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{
+		Address:  cfg.ContainerdAddress,
+		StateDir: cfg.StateDir,
+		RuncPath: cfg.RuncPath,
+		RuncRoot: cfg.RuncRoot,
+		Logs:     cfg.Logs,
+		Log:      log.With("component", "runtime"),
+	})
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %q: %w", cfg.ContainerdAddress, err)
+	}
+	defer rt.Close()
+
+	node, err := buildNode(ctx, cfg.NodeName, rt)
+	if err != nil {
+		return err
+	}
+	if err := st.Put(node); err != nil {
+		return fmt.Errorf("publish node: %w", err)
+	}
+
+	mgr, err := reconcile.NewManager(reconcile.Config{
+		Runtime:   rt,
+		Pods:      storePublisher{st: st, log: log},
+		Events:    recorder,
+		StateFile: filepath.Join(cfg.StateDir, "agent-state.json"),
+		LogRoot:   filepath.Join(cfg.StateDir, "pods"),
+		NodeName:  cfg.NodeName,
+		HostIP:    nodeInternalIP(node),
+		Now:       time.Now,
+		Log:       log.With("component", "reconcile"),
+	})
+	if err != nil {
+		return fmt.Errorf("start pod manager: %w", err)
+	}
+
+	images := &imageImporter{dir: filepath.Join(cfg.FlashDir, "images"), rt: rt, log: log.With("component", "images")}
+	// Images first: a pod whose image is on the flash must not race a pull.
+	images.importAll(ctx)
+
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	g, gctx := errgroup.WithContext(runCtx)
+
+	g.Go(func() error { return mgr.Run(gctx) })
+	g.Go(func() error { return images.watch(gctx) })
+
+	apply := &manifestApplier{st: st, mgr: mgr, rec: recorder, node: node, log: log.With("component", "manifests")}
+	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), manifest.Options{NodeName: cfg.NodeName}, cfg.Resync, log.With("component", "manifests"))
+	g.Go(func() error { return watcher.Run(gctx, apply.apply) })
+
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			cancelRun()
+			_ = g.Wait()
+			return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
+		}
+		handler := api.New(st, &logStreamer{st: st, root: filepath.Join(cfg.StateDir, "pods")}, api.Options{
+			NodeName:   cfg.NodeName,
+			GitVersion: KubernetesVersion,
+			Log:        log.With("component", "api"),
+		})
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve API on %q: %w", cfg.Listen, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+		log.Info("serving API", "address", ln.Addr().String())
+	}
+
+	// Power-off: ctx ends → stop every pod gracefully, then stop the rest.
+	select {
+	case <-ctx.Done():
+		log.Info("stopping all pods")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.StopTimeout)
+		err := mgr.StopAll(sctx)
+		cancel()
+		if err != nil {
+			log.Error("stop pods", "err", err)
+		}
+		cancelRun()
+	case <-gctx.Done():
+	}
+	return g.Wait()
+}
+
+// KubernetesVersion is the API version podboot's types come from
+// (k8s.io/api v0.37.2), reported by /version.
+const KubernetesVersion = "v1.37.2"
