@@ -1,0 +1,76 @@
+package store
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Kinds the store holds, as the API names them.
+const (
+	KindPod       = "Pod"
+	KindNamespace = "Namespace"
+	KindNode      = "Node"
+	KindEvent     = "Event"
+	KindConfigMap = "ConfigMap"
+	KindSecret    = "Secret"
+)
+
+// Namespaced reports whether objects of kind live in a namespace; it is
+// false for cluster-scoped kinds and for kinds the store does not hold.
+func Namespaced(kind string) bool {
+	switch kind {
+	case KindPod, KindEvent, KindConfigMap, KindSecret:
+		return true
+	}
+	return false
+}
+
+// Known reports whether the store holds objects of kind.
+func Known(kind string) bool {
+	switch kind {
+	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret:
+		return true
+	}
+	return false
+}
+
+// kindOf returns the kind of a supported object and its metadata.
+func kindOf(obj runtime.Object) (string, *metav1.ObjectMeta, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return KindPod, &o.ObjectMeta, nil
+	case *corev1.Namespace:
+		return KindNamespace, &o.ObjectMeta, nil
+	case *corev1.Node:
+		return KindNode, &o.ObjectMeta, nil
+	case *corev1.Event:
+		return KindEvent, &o.ObjectMeta, nil
+	case *corev1.ConfigMap:
+		return KindConfigMap, &o.ObjectMeta, nil
+	case *corev1.Secret:
+		return KindSecret, &o.ObjectMeta, nil
+	case nil:
+		return "", nil, fmt.Errorf("object is nil")
+	}
+	return "", nil, fmt.Errorf("unsupported object type %T", obj)
+}
+
+// key identifies an object in the store.
+type key struct {
+	kind, namespace, name string
+}
+
+func (k key) String() string {
+	if k.namespace == "" {
+		return k.kind + " " + k.name
+	}
+	return k.kind + " " + k.namespace + "/" + k.name
+}
+
+func corev1GVK(kind string) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Version: "v1", Kind: kind}
+}
