@@ -46,6 +46,12 @@ var errLimit = errors.New("log byte limit reached")
 // path itself. A line that cannot be decoded is skipped. With Follow it
 // returns nil when ctx ends.
 func Read(ctx context.Context, path string, opts ReadOptions, out io.Writer) error {
+	return read(ctx, path, opts, out, nil)
+}
+
+// read is Read; following, if not nil, is called when the existing lines
+// are written and Follow starts (tests wait for it).
+func read(ctx context.Context, path string, opts ReadOptions, out io.Writer, following func()) error {
 	files, err := openLogFiles(path)
 	if err != nil {
 		return err
@@ -89,6 +95,9 @@ func Read(ctx context.Context, path string, opts ReadOptions, out io.Writer) err
 	}
 	if !opts.Follow {
 		return nil
+	}
+	if following != nil {
+		following()
 	}
 	return ignoreLimit(follow(ctx, path, cur, dec, o.write))
 }
