@@ -1,0 +1,156 @@
+package manifest
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Options are what the decoder needs to know about the node it runs on.
+type Options struct {
+	// NodeName becomes spec.nodeName of every pod and is part of its UID.
+	NodeName string
+}
+
+// Set is the desired state described by a manifest directory (or one file).
+// Every object in it was decoded strictly, defaulted and validated; every
+// document that was not is in Errors instead.
+type Set struct {
+	Pods       []*corev1.Pod       // defaulted, validated, sorted by namespace/name
+	ConfigMaps []*corev1.ConfigMap // sorted by namespace/name
+	Secrets    []*corev1.Secret    // sorted by namespace/name
+	Namespaces []*corev1.Namespace // declared ones only, sorted by name
+	Errors     []*DocumentError    // one per rejected document, in file and document order
+}
+
+// Hash is a digest of the objects and error messages of s: two Sets with the
+// same Hash describe the same desired state and report the same problems.
+func (s *Set) Hash() string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	// Encoding these types cannot fail: they hold no channels, funcs or
+	// cyclic values. The errors are therefore ignored on purpose.
+	_ = enc.Encode(s.Pods)
+	_ = enc.Encode(s.ConfigMaps)
+	_ = enc.Encode(s.Secrets)
+	_ = enc.Encode(s.Namespaces)
+	for _, e := range s.Errors {
+		fmt.Fprintln(h, e.Error())
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DocumentError is a document (or a whole file) that was not applied.
+type DocumentError struct {
+	File      string // file name as given to Decode, or the base name within the directory
+	Index     int    // 0-based index of the document in the file; -1 for the whole file
+	Kind      string // as written, "" if unknown
+	Namespace string // after defaulting, "" for cluster-scoped or unknown
+	Name      string // as written, "" if unknown
+	Field     string // path of the first offending field, "" if none
+	Err       error
+}
+
+func (e *DocumentError) Error() string {
+	where := e.File
+	if e.Index >= 0 {
+		where = fmt.Sprintf("%s: document %d", e.File, e.Index)
+	}
+	if id := e.object(); id != "" {
+		where += " (" + id + ")"
+	}
+	return where + ": " + e.Err.Error()
+}
+
+func (e *DocumentError) Unwrap() error { return e.Err }
+
+// object names the object the error is about, e.g. "Pod default/web".
+func (e *DocumentError) object() string {
+	name := e.Name
+	if e.Namespace != "" {
+		name = e.Namespace + "/" + e.Name
+	}
+	switch {
+	case e.Kind == "" && name == "":
+		return ""
+	case e.Kind == "":
+		return name
+	case name == "":
+		return e.Kind
+	}
+	return e.Kind + " " + name
+}
+
+// decoded is one accepted object with the place it came from.
+type decoded struct {
+	file  string
+	index int
+	kind  string
+	ns    string
+	name  string
+	obj   any // *corev1.Pod, *corev1.ConfigMap, *corev1.Secret or *corev1.Namespace
+}
+
+func (d *decoded) key() string { return d.kind + "/" + d.ns + "/" + d.name }
+
+// fileResult is what one file decoded to.
+type fileResult struct {
+	objects []*decoded
+	errors  []*DocumentError
+	// broken means the file failed as a whole: it could not be read, a
+	// document is not even syntactically YAML/JSON, or it holds nothing.
+	// A half-written file looks like this; see the Watcher's last-good rule.
+	broken bool
+}
+
+// merge builds a Set from per-file results given in file-name order: the
+// first definition of a kind/namespace/name wins and later ones are errors.
+func merge(results []*fileResult) *Set {
+	s := &Set{}
+	seen := map[string]*decoded{}
+	for _, r := range results {
+		for _, d := range r.objects {
+			if first, dup := seen[d.key()]; dup {
+				s.Errors = append(s.Errors, &DocumentError{
+					File: d.file, Index: d.index, Kind: d.kind, Namespace: d.ns, Name: d.name,
+					Err: fmt.Errorf("duplicate %s: already defined in %s document %d, which wins", d.kind, first.file, first.index),
+				})
+				continue
+			}
+			seen[d.key()] = d
+			switch o := d.obj.(type) {
+			case *corev1.Pod:
+				s.Pods = append(s.Pods, o)
+			case *corev1.ConfigMap:
+				s.ConfigMaps = append(s.ConfigMaps, o)
+			case *corev1.Secret:
+				s.Secrets = append(s.Secrets, o)
+			case *corev1.Namespace:
+				s.Namespaces = append(s.Namespaces, o)
+			}
+		}
+		s.Errors = append(s.Errors, r.errors...)
+	}
+	byNamespaceName := func(ans, an, bns, bn string) int {
+		return cmp.Or(cmp.Compare(ans, bns), cmp.Compare(an, bn))
+	}
+	slices.SortFunc(s.Pods, func(a, b *corev1.Pod) int {
+		return byNamespaceName(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+	slices.SortFunc(s.ConfigMaps, func(a, b *corev1.ConfigMap) int {
+		return byNamespaceName(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+	slices.SortFunc(s.Secrets, func(a, b *corev1.Secret) int {
+		return byNamespaceName(a.Namespace, a.Name, b.Namespace, b.Name)
+	})
+	slices.SortFunc(s.Namespaces, func(a, b *corev1.Namespace) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(s.Errors, func(a, b *DocumentError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Index, b.Index))
+	})
+	return s
+}

@@ -1,0 +1,30 @@
+package manifest
+
+import (
+	"crypto/md5"
+	"encoding/json"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// objectUID is kubelet's static-pod rule (pkg/kubelet/config/common.go):
+// an MD5 over "host:<node>" and the decoded, defaulted object. Unlike
+// kubelet it leaves out the file name, so a document moved to another file
+// keeps its UID. The object is hashed as its JSON encoding, which is
+// deterministic (struct order, sorted map keys) where kubelet used a spew
+// dump. The digest is formatted as a version 3 (MD5, name-based) UUID.
+func objectUID(nodeName string, obj any) (types.UID, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", fmt.Errorf("encode object for UID: %w", err)
+	}
+	h := md5.New()
+	fmt.Fprintf(h, "host:%s", nodeName)
+	h.Write(b)
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x30 // version 3
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])), nil
+}
