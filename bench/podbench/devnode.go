@@ -1,0 +1,100 @@
+package podbench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Devnode is a running bin/devnode: a private containerd and a podagent.
+type Devnode struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has been reaped
+	err  error         // its exit, valid after done
+}
+
+// DevnodeConfig says how to start a devnode.
+type DevnodeConfig struct {
+	Bin, Flash, State, Listen string
+	// Log receives devnode's stderr and every stdout line.
+	Log io.Writer
+}
+
+// StartDevnode starts devnode and waits until it prints "ready" (the API
+// answers), it exits, or ctx ends; in the last two cases it is stopped and
+// the error says why.
+func StartDevnode(ctx context.Context, c DevnodeConfig) (*Devnode, error) {
+	cmd := exec.Command(c.Bin, "--flash", c.Flash, "--state", c.State, "--listen", c.Listen)
+	// Its own process group, so a last-resort kill reaches everything it
+	// started; and a power-off if this program dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.Stderr = c.Log
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start devnode: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start devnode %s: %w", c.Bin, err)
+	}
+	d := &Devnode{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		signalled := false
+		for sc.Scan() {
+			fmt.Fprintln(c.Log, sc.Text())
+			if !signalled && strings.TrimSpace(sc.Text()) == "ready" {
+				close(ready)
+				signalled = true
+			}
+		}
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	select {
+	case <-ready:
+		return d, nil
+	case <-d.done:
+		return nil, fmt.Errorf("start devnode: exited before ready: %v", d.err)
+	case <-ctx.Done():
+		stopErr := d.Stop(30 * time.Second)
+		return nil, errors.Join(fmt.Errorf("start devnode: not ready: %w", context.Cause(ctx)), stopErr)
+	}
+}
+
+// PID is devnode's process ID.
+func (d *Devnode) PID() int { return d.cmd.Process.Pid }
+
+// Stop powers the node off with SIGTERM and waits up to grace for it to
+// exit; past that it kills devnode's process group and says so.
+func (d *Devnode) Stop(grace time.Duration) error {
+	select {
+	case <-d.done:
+		return d.exitErr()
+	default:
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop devnode (pid %d): %w", d.PID(), err)
+	}
+	select {
+	case <-d.done:
+		return d.exitErr()
+	case <-time.After(grace):
+	}
+	syscall.Kill(-d.PID(), syscall.SIGKILL)
+	<-d.done
+	return fmt.Errorf("stop devnode (pid %d): still running %s after SIGTERM, killed its process group", d.PID(), grace)
+}
+
+func (d *Devnode) exitErr() error {
+	if d.err != nil {
+		return fmt.Errorf("devnode (pid %d) exit: %w", d.PID(), d.err)
+	}
+	return nil
+}
