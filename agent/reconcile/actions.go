@@ -1,0 +1,254 @@
+package reconcile
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/backoff"
+	"github.com/podboot/podboot/agent/podstatus"
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// Actions is what one sync of a pod should do, kubelet's podActions.
+type Actions struct {
+	// CreateSandbox: the pod has no sandbox yet.
+	CreateSandbox bool
+	// Start lists the containers to start now: at most one init container
+	// (init containers run one at a time, in order), else app containers.
+	Start []Start
+	// BackOff lists containers that should start but are in
+	// CrashLoopBackOff.
+	BackOff []BackOff
+	// Kill lists running (or unknown) instances to stop.
+	Kill []string
+	// KillPod: stop every container of the pod; set when the pod is being
+	// deleted, and when it is finished.
+	KillPod bool
+	// Finished: no container of the pod will run again (restartPolicy
+	// allows no more restarts, or an init container failed under Never).
+	Finished bool
+	// Remove lists old exited instances to delete: every instance but the
+	// newest and the newest exited one of each container.
+	Remove []string
+	// Cleanup: the pod is being deleted and nothing runs any more; remove
+	// its containers and sandbox and forget it.
+	Cleanup bool
+	// RetryAt is when the earliest backoff ends (zero: none).
+	RetryAt time.Time
+}
+
+// Start is a container to start.
+type Start struct {
+	Container corev1.Container
+	Init      bool
+	// Attempt is the restart count of the new instance.
+	Attempt int32
+	// BackoffKey and LastFinished, when LastFinished is not zero, are the
+	// crash-loop backoff entry and the finishedAt of the latest exited
+	// instance: the executor records the restart with
+	// backoff.Next(BackoffKey, LastFinished, now), as kubelet's doBackOff.
+	BackoffKey   string
+	LastFinished time.Time
+}
+
+// BackOff is a container waiting for its crash-loop backoff to end.
+type BackOff struct {
+	Container corev1.Container
+	Init      bool
+	// Message is kubelet's waiting message, e.g. "back-off 10s restarting
+	// failed container=web pod=web_default(<uid>)".
+	Message string
+	Until   time.Time
+}
+
+// ComputeActions decides what to do for pod given its sandbox (nil when
+// none), the observed instances of its containers and the crash-loop
+// backoff, at now. It reads bo but does not change it. A pod with a
+// deletionTimestamp is terminated.
+func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtime.ContainerStatus, bo *backoff.Backoff, now time.Time) Actions {
+	var a Actions
+	a.Remove = oldInstances(observed)
+	if pod.DeletionTimestamp != nil {
+		a.KillPod = true
+		a.Kill = notExited(observed)
+		a.Cleanup = len(a.Kill) == 0
+		return a
+	}
+	if sandbox == nil {
+		a.CreateSandbox = true
+		// Containers left without their sandbox cannot share its
+		// namespaces: stop them; the restart policy decides afterwards.
+		a.Kill = notExited(observed)
+		if len(a.Kill) > 0 {
+			return a
+		}
+	}
+
+	initStatus, next, done := nextInitContainer(pod, observed)
+	if !done {
+		if next == nil {
+			return a // an init container is running
+		}
+		if initStatus != nil && podstatus.IsInitContainerFailed(initStatus) && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			a.KillPod, a.Finished, a.CreateSandbox = true, true, false
+			return a
+		}
+		if initStatus != nil && initStatus.State == runtime.ContainerUnknown {
+			a.Kill = append(a.Kill, initStatus.ID)
+		}
+		a.startOrBackOff(pod, *next, true, observed, bo, now)
+		return a
+	}
+
+	keep := 0
+	for _, c := range pod.Spec.Containers {
+		latest := podstatus.Latest(observed, c.Name)
+		if latest != nil && latest.State == runtime.ContainerRunning {
+			keep++
+			continue
+		}
+		if !podstatus.ShouldContainerBeRestarted(pod, latest) {
+			continue
+		}
+		if latest != nil && latest.State == runtime.ContainerUnknown {
+			a.Kill = append(a.Kill, latest.ID)
+		}
+		a.startOrBackOff(pod, c, false, observed, bo, now)
+	}
+	if keep == 0 && len(a.Start) == 0 && len(a.BackOff) == 0 {
+		a.KillPod, a.Finished, a.CreateSandbox = true, true, false
+	}
+	return a
+}
+
+// startOrBackOff is kubelet's doBackOff: a container whose latest exited
+// instance finished less than its backoff ago waits.
+func (a *Actions) startOrBackOff(pod *corev1.Pod, c corev1.Container, init bool, observed []runtime.ContainerStatus, bo *backoff.Backoff, now time.Time) {
+	s := Start{Container: c, Init: init, BackoffKey: backoff.ContainerKey(pod.UID, c.Name)}
+	if latest := podstatus.Latest(observed, c.Name); latest != nil {
+		s.Attempt = latest.Attempt + 1
+	}
+	if ex := latestExited(observed, c.Name); ex != nil {
+		s.LastFinished = ex.FinishedAt
+		if bo.IsInBackOffSince(s.BackoffKey, ex.FinishedAt, now) {
+			d := bo.Get(s.BackoffKey)
+			b := BackOff{Container: c, Init: init, Until: ex.FinishedAt.Add(d),
+				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", d, c.Name, FormatPod(pod))}
+			a.BackOff = append(a.BackOff, b)
+			if a.RetryAt.IsZero() || b.Until.Before(a.RetryAt) {
+				a.RetryAt = b.Until
+			}
+			return
+		}
+	}
+	a.Start = append(a.Start, s)
+}
+
+// FormatPod is kubelet's format.Pod: name_namespace(uid).
+func FormatPod(pod *corev1.Pod) string {
+	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+}
+
+// nextInitContainer is kubelet's findNextInitContainerToRun: the status of
+// the last failed init container (if any), the next init container to run,
+// and whether initialization is done.
+func nextInitContainer(pod *corev1.Pod, observed []runtime.ContainerStatus) (*runtime.ContainerStatus, *corev1.Container, bool) {
+	inits := pod.Spec.InitContainers
+	if len(inits) == 0 {
+		return nil, nil, true
+	}
+	// A running app container means initialization happened, even if the
+	// init instances are gone.
+	for _, c := range pod.Spec.Containers {
+		if s := podstatus.Latest(observed, c.Name); s != nil && s.State == runtime.ContainerRunning {
+			return nil, nil, true
+		}
+	}
+	for i := len(inits) - 1; i >= 0; i-- {
+		if s := podstatus.Latest(observed, inits[i].Name); s != nil && podstatus.IsInitContainerFailed(s) {
+			return s, &inits[i], false
+		}
+	}
+	for i := len(inits) - 1; i >= 0; i-- {
+		s := podstatus.Latest(observed, inits[i].Name)
+		if s == nil {
+			continue
+		}
+		if s.State == runtime.ContainerRunning {
+			return nil, nil, false
+		}
+		if s.State == runtime.ContainerExited {
+			if i == len(inits)-1 {
+				return nil, nil, true
+			}
+			return nil, &inits[i+1], false
+		}
+	}
+	return nil, &inits[0], false
+}
+
+func latestExited(observed []runtime.ContainerStatus, name string) *runtime.ContainerStatus {
+	var out *runtime.ContainerStatus
+	for i := range observed {
+		c := &observed[i]
+		if c.Name == name && c.State == runtime.ContainerExited && (out == nil || isNewer(c, out)) {
+			out = c
+		}
+	}
+	return out
+}
+
+func isNewer(a, b *runtime.ContainerStatus) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.Attempt > b.Attempt
+}
+
+func notExited(observed []runtime.ContainerStatus) []string {
+	var ids []string
+	for _, c := range observed {
+		if c.State != runtime.ContainerExited {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// oldInstances returns the exited instances that are neither the newest
+// instance of their container nor its newest exited one.
+func oldInstances(observed []runtime.ContainerStatus) []string {
+	byName := map[string][]*runtime.ContainerStatus{}
+	for i := range observed {
+		c := &observed[i]
+		byName[c.Name] = append(byName[c.Name], c)
+	}
+	var out []string
+	for _, list := range byName {
+		slices.SortFunc(list, func(a, b *runtime.ContainerStatus) int {
+			switch {
+			case isNewer(a, b):
+				return -1
+			case isNewer(b, a):
+				return 1
+			}
+			return 0
+		})
+		keptExited := list[0].State == runtime.ContainerExited
+		for _, c := range list[1:] {
+			if c.State != runtime.ContainerExited {
+				continue // never remove what may still run
+			}
+			if !keptExited {
+				keptExited = true
+				continue
+			}
+			out = append(out, c.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
