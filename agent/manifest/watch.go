@@ -1,0 +1,267 @@
+package manifest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Timing of the Watcher; fields of Watcher so that tests can shorten them.
+const (
+	defaultDebounce = 150 * time.Millisecond // coalesce a burst of events into one scan
+	defaultSettle   = 500 * time.Millisecond // a file changed more recently may be half-written
+	defaultRetry    = time.Second            // how often to look for a missing directory
+)
+
+// Watcher turns a manifest directory into a stream of Sets. See doc.go for
+// the rules it adds on top of LoadDir (settling, last-good files).
+type Watcher struct {
+	dir    string
+	opts   Options
+	resync time.Duration
+	log    *slog.Logger
+
+	debounce time.Duration
+	settle   time.Duration
+	retry    time.Duration
+}
+
+// NewWatcher watches dir. resync is the period of a full rescan that does
+// not rely on inotify (0 or less disables it).
+func NewWatcher(dir string, opts Options, resync time.Duration, log *slog.Logger) *Watcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{
+		dir: dir, opts: opts, resync: resync, log: log,
+		debounce: defaultDebounce, settle: defaultSettle, retry: defaultRetry,
+	}
+}
+
+// Run calls onChange once with the initial Set, then every time the Set
+// differs from the last one passed (objects or error messages). onChange is
+// called from Run's goroutine only, never after Run returns. Run returns nil
+// when ctx is done, or an error if inotify cannot be used at all.
+func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch manifest directory %q: %w", w.dir, err)
+	}
+	defer fsw.Close()
+
+	state := newDirState(w.dir, w.opts, w.settle)
+	var (
+		watching        bool
+		reportedMissing bool
+		lastHash        string
+		delivered       bool
+	)
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	debounceArmed := false
+	wake := time.NewTimer(time.Hour)
+	wake.Stop()
+	defer debounce.Stop()
+	defer wake.Stop()
+	var resyncC <-chan time.Time
+	if w.resync > 0 {
+		t := time.NewTicker(w.resync)
+		defer t.Stop()
+		resyncC = t.C
+	}
+
+	scan := func() {
+		if !watching {
+			if err := fsw.Add(w.dir); err != nil {
+				if !reportedMissing {
+					w.log.Warn("manifest directory not watchable; retrying", "dir", w.dir, "err", err)
+					reportedMissing = true
+				}
+			} else {
+				watching = true
+				if reportedMissing {
+					w.log.Info("manifest directory is back", "dir", w.dir)
+				}
+				reportedMissing = false
+			}
+		}
+		set, next := state.scan(time.Now())
+		if !watching && (next == 0 || w.retry < next) {
+			next = w.retry
+		}
+		if next > 0 {
+			wake.Reset(next)
+		}
+		if h := set.Hash(); !delivered || h != lastHash {
+			delivered, lastHash = true, h
+			onChange(set)
+		}
+	}
+
+	scan()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fsw.Events:
+			if !ok {
+				return fmt.Errorf("watch manifest directory %q: event channel closed", w.dir)
+			}
+			if filepath.Clean(ev.Name) == filepath.Clean(w.dir) {
+				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+					watching = false
+					_ = fsw.Remove(w.dir) // the kernel may have dropped it already
+				}
+			} else if !IsManifestFile(filepath.Base(ev.Name)) {
+				continue // editor temp files, hidden files: no rescan
+			}
+			if !debounceArmed {
+				debounceArmed = true
+				debounce.Reset(w.debounce)
+			}
+		case err, ok := <-fsw.Errors:
+			if !ok {
+				return fmt.Errorf("watch manifest directory %q: error channel closed", w.dir)
+			}
+			// An overflowed queue loses events: rescan soon instead.
+			w.log.Warn("manifest directory watch error; rescanning", "dir", w.dir, "err", err)
+			if !debounceArmed {
+				debounceArmed = true
+				debounce.Reset(w.debounce)
+			}
+		case <-debounce.C:
+			debounceArmed = false
+			scan()
+		case <-wake.C:
+			scan()
+		case <-resyncC:
+			scan()
+		}
+	}
+}
+
+// dirState is what the Watcher remembers about each file between scans.
+type dirState struct {
+	dir    string
+	opts   Options
+	settle time.Duration
+	files  map[string]*fileState
+}
+
+type fileState struct {
+	hash    [sha256.Size]byte
+	modTime time.Time
+	seenAt  time.Time   // when this content was first read
+	result  *fileResult // what the file contributes now; nil until it settles
+	good    *fileResult // the last result that decoded as a whole
+	current bool        // result reflects the content with hash
+}
+
+func newDirState(dir string, opts Options, settle time.Duration) *dirState {
+	return &dirState{dir: dir, opts: opts, settle: settle, files: map[string]*fileState{}}
+}
+
+// scan reads the directory and returns the Set, plus how long to wait for
+// a file that has not settled yet (0 if none).
+func (d *dirState) scan(now time.Time) (*Set, time.Duration) {
+	names, err := manifestFiles(d.dir)
+	if err != nil {
+		clear(d.files)
+		return &Set{Errors: []*DocumentError{{File: d.dir, Index: -1, Err: err}}}, 0
+	}
+	var next time.Duration
+	present := map[string]bool{}
+	var results []*fileResult
+	for _, name := range names {
+		present[name] = true
+		wait, r := d.scanFile(name, now)
+		if wait > 0 && (next == 0 || wait < next) {
+			next = wait
+		}
+		if r != nil {
+			results = append(results, r)
+		}
+	}
+	for name := range d.files {
+		if !present[name] {
+			delete(d.files, name) // removed: its objects go too
+		}
+	}
+	return merge(results), next
+}
+
+// scanFile returns the file's contribution, or how long until its new
+// content is old enough to be trusted.
+func (d *dirState) scanFile(name string, now time.Time) (time.Duration, *fileResult) {
+	path := filepath.Join(d.dir, name)
+	st := d.files[name]
+	info, err := os.Stat(path)
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		delete(d.files, name) // gone between listing and reading
+		return 0, nil
+	}
+	if err != nil {
+		if st == nil {
+			st = &fileState{}
+			d.files[name] = st
+		}
+		st.current = false
+		return 0, d.keepGood(name, st, unreadable(name, err))
+	}
+
+	h := sha256.Sum256(data)
+	if st == nil {
+		st = &fileState{}
+		d.files[name] = st
+	}
+	if !st.current || st.hash != h {
+		if st.hash != h || st.seenAt.IsZero() {
+			st.seenAt = now
+		}
+		st.hash, st.modTime, st.current = h, info.ModTime(), false
+	}
+	if st.current {
+		return 0, st.result
+	}
+	// Trust the content once either the file's mtime or our own first
+	// sight of it is settle old (the latter copes with clocks that jump,
+	// as on boards that boot in 1970).
+	age := max(now.Sub(st.modTime), now.Sub(st.seenAt))
+	if age < d.settle {
+		return d.settle - age, st.result
+	}
+	st.current = true
+	st.result = d.keepGood(name, st, decodeFile(name, data, d.opts))
+	return 0, st.result
+}
+
+// keepGood applies the last-good rule: a file that no longer decodes as a
+// whole keeps contributing the objects of its last good content, with the
+// new errors reported, so that a half-written file never stops pods.
+func (d *dirState) keepGood(name string, st *fileState, r *fileResult) *fileResult {
+	if !r.broken {
+		st.good = r
+		return r
+	}
+	if st.good == nil {
+		return r
+	}
+	kept := &fileResult{objects: st.good.objects, errors: r.errors, broken: true}
+	if len(r.errors) == 0 {
+		kept.errors = []*DocumentError{{File: name, Index: -1,
+			Err: errors.New("file is empty; keeping the objects it last held (delete the file to remove them)")}}
+	}
+	return kept
+}
