@@ -1,0 +1,51 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// IntegrationEnv is the environment variable that turns a skip into a
+// failure.
+const IntegrationEnv = "PODBOOT_INTEGRATION"
+
+// Unavailable skips the test with the reason and a hint, or fails it when
+// PODBOOT_INTEGRATION=1.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(IntegrationEnv) == "1" {
+		t.Fatalf("%s (%s=1: integration tests must run)", msg, IntegrationEnv)
+	}
+	t.Skipf("%s; set %s=1 to make this a failure", msg, IntegrationEnv)
+}
+
+// RequireRoot skips (or fails) a test that is not running as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(t, "needs root: run as root after make build (sudo go test ...)")
+	}
+}
+
+// RepoRoot is the directory of the module's go.mod, found by walking up from
+// the working directory (a test's is its package directory).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repository root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find repository root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
