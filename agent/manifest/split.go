@@ -54,7 +54,13 @@ func splitJSON(data []byte) (docs []document, firstFailed bool) {
 			return docs, false
 		}
 		if err != nil {
-			return append(docs, document{index: i, err: fmt.Errorf("invalid JSON at byte %d: %w", dec.InputOffset(), err)}), i == 0
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				err = fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
+			} else {
+				err = fmt.Errorf("invalid JSON: %w", err)
+			}
+			return append(docs, document{index: i, err: err}), i == 0
 		}
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 			i--
