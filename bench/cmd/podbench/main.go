@@ -1,0 +1,142 @@
+// Command podbench measures podboot's pod start latency against podman kube
+// play, the memory of the agent, containerd and the shims, and the agent's
+// idle CPU. It needs root, bin/devnode and bin/mkimage (make build), and
+// podman for the comparison. `make bench` runs it through bench/run.sh.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/podboot/podboot/bench/podbench"
+)
+
+type options struct {
+	bin, work, listen, report string
+	keep                      bool
+	memoryAt                  string
+	podman                    bool
+	podmanBin, runtime, net   string
+	cfg                       podbench.Config
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin", "directory of devnode, mkimage and runc (make build)")
+	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new one under $TMPDIR, removed at the end)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (devnode.log, manifests)")
+	flag.StringVar(&o.listen, "listen", "", "the agent's API address (default: a free port on 127.0.0.1)")
+	flag.StringVar(&o.report, "report", "", "also write the results as markdown to this file")
+	flag.StringVar(&o.cfg.Busybox, "busybox", "/bin/busybox", "static busybox for the image")
+	flag.StringVar(&o.cfg.Arch, "arch", runtime.GOARCH, "image architecture")
+	flag.IntVar(&o.cfg.Sequential, "seq", 50, "pods started one at a time")
+	flag.IntVar(&o.cfg.Burst, "burst", 20, "pods started at once")
+	flag.StringVar(&o.memoryAt, "memory-at", "0,10,50", "running pod counts of the one-at-a-time round to measure memory at")
+	flag.DurationVar(&o.cfg.CPUWindow, "cpu-window", time.Minute, "how long to measure the agent's CPU with the one-at-a-time round's pods idle (0: not at all)")
+	flag.DurationVar(&o.cfg.Settle, "settle", 5*time.Second, "wait before each memory and CPU figure")
+	flag.DurationVar(&o.cfg.PodTimeout, "pod-timeout", time.Minute, "longest wait for a pod to run or a round's pods to go")
+	flag.BoolVar(&o.cfg.Podboot, "podboot", true, "run podboot's rounds")
+	flag.BoolVar(&o.podman, "podman", true, "run podman kube play's rounds")
+	flag.StringVar(&o.podmanBin, "podman-bin", "podman", "podman binary")
+	flag.StringVar(&o.runtime, "runtime", "", "OCI runtime for podman (default: BIN/runc, podboot's own)")
+	flag.StringVar(&o.net, "network", "none", "podman kube play --network")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error("podbench", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	cfg := o.cfg
+	cfg.Log = log
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return fmt.Errorf("resolve -bin %q: %w", o.bin, err)
+	}
+	cfg.Devnode, cfg.Mkimage = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage")
+	for _, field := range strings.Split(o.memoryAt, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		n, err := strconv.Atoi(field)
+		if err != nil || n < 0 || n > cfg.Sequential {
+			return fmt.Errorf("-memory-at %q: %q is not a pod count from 0 to -seq (%d)", o.memoryAt, field, cfg.Sequential)
+		}
+		cfg.MemoryAt = append(cfg.MemoryAt, n)
+	}
+	if o.podman {
+		rt := o.runtime
+		if rt == "" {
+			rt = filepath.Join(bin, "runc")
+		}
+		cfg.Podman = &podbench.Podman{Bin: o.podmanBin, Runtime: rt, Network: o.net}
+	}
+	if cfg.Listen = o.listen; cfg.Listen == "" {
+		if cfg.Listen, err = freeLoopbackPort(); err != nil {
+			return err
+		}
+	}
+	if cfg.Work = o.work; cfg.Work == "" {
+		if cfg.Work, err = os.MkdirTemp("", "podbench-"); err != nil {
+			return fmt.Errorf("make scratch directory: %w", err)
+		}
+	}
+	if !o.keep {
+		defer os.RemoveAll(cfg.Work)
+	}
+
+	res, runErr := podbench.Run(ctx, cfg)
+	var md bytes.Buffer
+	res.WriteMarkdown(&md, machine())
+	if runErr != nil {
+		fmt.Fprintf(&md, "\nThe run failed: %v\n", runErr)
+	}
+	os.Stdout.Write(md.Bytes())
+	if o.report != "" {
+		if err := os.WriteFile(o.report, md.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return runErr
+}
+
+// freeLoopbackPort picks a port nothing listens on now.
+func freeLoopbackPort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func machine() podbench.Machine {
+	m := podbench.Machine{CPUs: runtime.NumCPU(), OS: "unknown OS", Kernel: "unknown"}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if v, err := os.ReadFile("/etc/debian_version"); err == nil {
+		m.OS = "Debian " + strings.TrimSpace(string(v))
+	}
+	return m
+}
