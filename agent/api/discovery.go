@@ -1,0 +1,84 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	goruntime "runtime"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
+)
+
+// writeJSON answers 200 with v as JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_ = json.NewEncoder(w).Encode(v) // the client went away
+}
+
+// serveAPIVersions answers /api. kubectl first asks for aggregated
+// discovery (apidiscovery.k8s.io/v2); a plain APIVersions in
+// application/json makes it fall back to /api/v1's resource list, which is
+// all this small API needs.
+func (s *server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, &metav1.APIVersions{
+		TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
+		Versions: []string{"v1"},
+		ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
+			{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host},
+		},
+	})
+}
+
+// serveAPIGroups answers /apis: no named groups are served.
+func (s *server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, &metav1.APIGroupList{
+		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
+		Groups:   []metav1.APIGroup{},
+	})
+}
+
+// serveResourceList answers /api/v1. Only the read verbs are advertised
+// until the write path exists.
+func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request) {
+	list := &metav1.APIResourceList{
+		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList"},
+		GroupVersion: "v1",
+	}
+	read := metav1.Verbs{"get", "list", "watch"}
+	for _, res := range s.resources {
+		list.APIResources = append(list.APIResources, metav1.APIResource{
+			Name: res.name, SingularName: res.singular, Namespaced: res.namespaced, Kind: res.kind,
+			Verbs: read, ShortNames: res.shortNames, Categories: res.categories,
+		})
+		if res.name == "pods" {
+			list.APIResources = append(list.APIResources, metav1.APIResource{
+				Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"},
+			})
+		}
+	}
+	writeJSON(w, list)
+}
+
+// serveVersion answers /version with the Kubernetes version the agent
+// stands for and how it was built.
+func (s *server) serveVersion(w http.ResponseWriter, r *http.Request) {
+	info := version.Info{
+		GitVersion:   s.opts.GitVersion,
+		GitTreeState: "clean",
+		GoVersion:    goruntime.Version(),
+		Compiler:     goruntime.Compiler,
+		Platform:     fmt.Sprintf("%s/%s", goruntime.GOOS, goruntime.GOARCH),
+	}
+	// "v1.37.2" → major "1", minor "37".
+	if v, ok := strings.CutPrefix(s.opts.GitVersion, "v"); ok {
+		parts := strings.SplitN(v, ".", 3)
+		if len(parts) >= 2 {
+			info.Major = parts[0]
+			info.Minor = strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' })
+		}
+	}
+	writeJSON(w, info)
+}
