@@ -1,0 +1,301 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podboot/podboot/agent/backoff"
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// PodPublisher receives the pods as the agent runs them.
+type PodPublisher interface {
+	PublishPod(pod *corev1.Pod)
+	RemovePod(namespace, name string, uid types.UID)
+}
+
+// EventRecorder records kubelet's events; fieldPath names a container, like
+// spec.containers{web}.
+type EventRecorder interface {
+	Eventf(obj k8sruntime.Object, eventtype, reason, messageFmt string, args ...any)
+	EventfOnField(obj k8sruntime.Object, fieldPath string, eventtype, reason, messageFmt string, args ...any)
+}
+
+// Config configures a Manager.
+type Config struct {
+	Runtime runtime.Runtime
+	Pods    PodPublisher
+	Events  EventRecorder
+	// StateFile is the JSON file that survives agent restarts ("" keeps
+	// state in memory only).
+	StateFile string
+	// LogRoot holds <ns>_<name>_<uid>/<container>/<attempt>.log.
+	LogRoot  string
+	NodeName string
+	HostIP   string
+	Now      func() time.Time // default time.Now
+	Relist   time.Duration    // default 10s
+	Log      *slog.Logger     // default slog.Default()
+}
+
+// DefaultRelist is how often the runtime is relisted to catch changes its
+// events missed.
+const DefaultRelist = 10 * time.Second
+
+// Manager runs the desired pods on the runtime, one worker per pod UID.
+type Manager struct {
+	cfg    Config
+	crash  *backoff.Backoff // per container
+	images *backoff.Backoff // per image and pod
+	state  *stateFile
+
+	mu          sync.Mutex
+	workers     map[types.UID]*worker
+	desired     map[types.UID]*corev1.Pod // the last desired set
+	desiredSeen bool            // SetDesired was called: orphans may be killed
+	runCtx      context.Context // set while Run runs
+	wg          sync.WaitGroup
+}
+
+// NewManager checks cfg and loads the state file; a missing or corrupt
+// state file is logged and ignored.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.Runtime == nil {
+		return nil, errors.New("new pod manager: no runtime")
+	}
+	if cfg.Pods == nil {
+		return nil, errors.New("new pod manager: no pod publisher")
+	}
+	if cfg.Events == nil {
+		return nil, errors.New("new pod manager: no event recorder")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Relist <= 0 {
+		cfg.Relist = DefaultRelist
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	m := &Manager{
+		cfg:     cfg,
+		crash:   backoff.NewDefault(),
+		images:  backoff.NewDefault(),
+		workers: map[types.UID]*worker{},
+	}
+	m.state = loadState(cfg.StateFile, cfg.Log)
+	if err := m.crash.Restore(m.state.data.CrashBackoff); err != nil {
+		cfg.Log.Warn("ignoring saved crash-loop backoffs", "file", cfg.StateFile, "err", err)
+	}
+	if err := m.images.Restore(m.state.data.ImageBackoff); err != nil {
+		cfg.Log.Warn("ignoring saved image pull backoffs", "file", cfg.StateFile, "err", err)
+	}
+	return m, nil
+}
+
+// SetDesired sets the pods that should run. Pods are identified by UID: a
+// pod whose UID is no longer desired is terminated with its grace period,
+// and a new pod with the same namespace/name starts once it is gone.
+func (m *Manager) SetDesired(pods []*corev1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.desiredSeen = true
+	now := m.cfg.Now()
+	m.desired = make(map[types.UID]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		if p == nil || p.UID == "" {
+			continue
+		}
+		m.desired[p.UID] = p.DeepCopy()
+		m.ensureWorkerLocked(p.UID)
+	}
+	for uid, w := range m.workers {
+		if _, ok := m.desired[uid]; !ok {
+			w.terminate(now, false)
+		}
+	}
+	m.wakeAllLocked()
+}
+
+// ensureWorkerLocked starts a worker for a desired pod that has none.
+func (m *Manager) ensureWorkerLocked(uid types.UID) {
+	if _, ok := m.workers[uid]; ok {
+		return
+	}
+	w := m.newWorker(m.desired[uid].DeepCopy())
+	m.workers[uid] = w
+	m.startWorkerLocked(w)
+}
+
+// Run adopts what the runtime already runs (without restarting it), then
+// works until ctx ends. Returning leaves the pods running.
+func (m *Manager) Run(ctx context.Context) error {
+	events, err := m.cfg.Runtime.Events(ctx)
+	if err != nil {
+		return fmt.Errorf("run pod manager: subscribe to runtime events: %w", err)
+	}
+	m.mu.Lock()
+	if m.runCtx != nil {
+		m.mu.Unlock()
+		return errors.New("run pod manager: already running")
+	}
+	m.runCtx = ctx
+	for _, w := range m.workers {
+		m.startWorkerLocked(w)
+	}
+	m.mu.Unlock()
+	defer func() {
+		m.wg.Wait()
+		m.mu.Lock()
+		m.runCtx = nil
+		m.mu.Unlock()
+	}()
+
+	m.relist(ctx)
+	ticker := time.NewTicker(m.cfg.Relist)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				// The stream ended: fall back to relisting only.
+				events = nil
+				continue
+			}
+			m.wake(ev.PodUID)
+		case <-ticker.C:
+			m.relist(ctx)
+		}
+	}
+}
+
+// StopAll terminates every pod gracefully, concurrently, each with its
+// grace period, and returns once all are stopped or ctx ends. Containers
+// and sandboxes are left in the runtime; nothing is started afterwards.
+func (m *Manager) StopAll(ctx context.Context) error {
+	m.mu.Lock()
+	now := m.cfg.Now()
+	var done []chan struct{}
+	for _, w := range m.workers {
+		w.terminate(now, true)
+		done = append(done, w.done)
+		if m.runCtx == nil && !w.started {
+			// Run is not running: drive the workers from here.
+			m.runWorker(ctx, w)
+		}
+	}
+	m.desiredSeen = false // nothing new starts, no orphan hunting
+	m.desired = nil
+	m.wakeAllLocked()
+	m.mu.Unlock()
+	for _, d := range done {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return fmt.Errorf("stop all pods: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (m *Manager) wake(uid types.UID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.workers[uid]; ok {
+		w.wakeUp()
+	}
+}
+
+func (m *Manager) wakeAllLocked() {
+	for _, w := range m.workers {
+		w.wakeUp()
+	}
+}
+
+func (m *Manager) startWorkerLocked(w *worker) {
+	if m.runCtx != nil && !w.started {
+		m.runWorker(m.runCtx, w)
+	}
+}
+
+func (m *Manager) runWorker(ctx context.Context, w *worker) {
+	w.started = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		w.run(ctx)
+	}()
+}
+
+// relist lists the runtime once and wakes the workers whose containers
+// changed; pods found in the runtime but not desired are terminated (only
+// once the desired set is known, so a restarted agent kills nothing
+// before it has read its manifests).
+func (m *Manager) relist(ctx context.Context) {
+	snap, err := listRuntime(ctx, m.cfg.Runtime)
+	if err != nil {
+		m.cfg.Log.Warn("relist runtime", "err", err)
+		return
+	}
+	now := m.cfg.Now()
+	m.crash.GC(now)
+	m.images.GC(now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for uid, p := range snap.pods {
+		w, ok := m.workers[uid]
+		if !ok {
+			if !m.desiredSeen {
+				continue
+			}
+			w = m.newOrphanWorker(p.ref, now)
+			m.workers[uid] = w
+			m.startWorkerLocked(w)
+		}
+		if w.lastFingerprint() != p.fingerprint() {
+			w.wakeUp()
+		}
+	}
+}
+
+// workerDone forgets a worker whose pod is gone and wakes the others (a
+// replacement may be waiting for the name).
+func (m *Manager) workerDone(w *worker, forget bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if forget && m.workers[w.uid] == w {
+		delete(m.workers, w.uid)
+		// Desired again while it was terminating: start it afresh.
+		if _, ok := m.desired[w.uid]; ok && m.desiredSeen {
+			m.ensureWorkerLocked(w.uid)
+		}
+	}
+	m.wakeAllLocked()
+}
+
+// nameBusy reports whether another worker still runs a pod with the same
+// namespace and name (a static pod's replacement waits for it).
+func (m *Manager) nameBusy(w *worker) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for uid, o := range m.workers {
+		if uid != w.uid && o.ref.Namespace == w.ref.Namespace && o.ref.Name == w.ref.Name && o.isTerminating() {
+			return true
+		}
+	}
+	return false
+}
+
+func metaNow(t time.Time) metav1.Time { return metav1.NewTime(t.Truncate(time.Second)) }

@@ -1,0 +1,55 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// start starts one container (kubelet's start closure and startContainer):
+// record the restart in the crash-loop backoff, ensure the image, create
+// and start.
+func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.Sandbox, s Start) {
+	c := s.Container
+	ev := w.m.cfg.Events
+	field := fieldPath(c.Name, s.Init)
+	if !s.LastFinished.IsZero() {
+		w.m.crash.Next(s.BackoffKey, s.LastFinished, w.m.cfg.Now())
+	}
+	img, ok := w.ensureImage(ctx, pod, c, field)
+	if !ok {
+		return
+	}
+	cfg := runtime.ContainerConfig{
+		Pod:                    w.ref,
+		Sandbox:                sandbox,
+		Spec:                   c,
+		PodSecurityContext:     pod.Spec.SecurityContext,
+		Init:                   s.Init,
+		Attempt:                s.Attempt,
+		LogDir:                 filepath.Join(w.m.cfg.LogRoot, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name),
+		Image:                  img,
+		TerminationGracePeriod: time.Duration(gracePeriod(pod)) * time.Second,
+	}
+	st, err := w.m.cfg.Runtime.StartContainer(ctx, cfg)
+	if err != nil {
+		reason := "CreateContainerError"
+		if st.ID != "" {
+			// Created, then failed to start: the instance stays, exited.
+			reason = "RunContainerError"
+			ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+		}
+		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		w.setWaiting(c.Name, reason, err.Error())
+		w.m.cfg.Log.Warn("start container", "pod", w.ref.String(), "container", c.Name, "err", err)
+		return
+	}
+	delete(w.waiting, c.Name)
+	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+}

@@ -1,0 +1,162 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podboot/podboot/agent/backoff"
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// stateData is the JSON state file: what a restarted agent cannot read back
+// from container labels.
+type stateData struct {
+	Pods         map[types.UID]*podState `json:"pods,omitempty"`
+	CrashBackoff backoff.State           `json:"crashBackoff,omitempty"`
+	ImageBackoff backoff.State           `json:"imageBackoff,omitempty"`
+}
+
+type podState struct {
+	Namespace         string                `json:"namespace"`
+	Name              string                `json:"name"`
+	CreationTimestamp metav1.Time           `json:"creationTimestamp"`
+	StartTime         *metav1.Time          `json:"startTime,omitempty"`
+	Conditions        []corev1.PodCondition `json:"conditions,omitempty"`
+}
+
+// stateFile holds the state in memory and writes it atomically.
+type stateFile struct {
+	path string
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	data  stateData
+	saved []byte
+}
+
+// loadState reads path; a missing or corrupt file is logged and ignored.
+func loadState(path string, log *slog.Logger) *stateFile {
+	s := &stateFile{path: path, log: log, data: stateData{Pods: map[types.UID]*podState{}}}
+	if path == "" {
+		return s
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		log.Info("no agent state file, starting fresh", "file", path)
+		return s
+	case err != nil:
+		log.Warn("ignoring unreadable agent state file", "file", path, "err", err)
+		return s
+	}
+	var d stateData
+	if err := json.Unmarshal(b, &d); err != nil {
+		log.Warn("ignoring corrupt agent state file", "file", path, "err", err)
+		return s
+	}
+	if d.Pods == nil {
+		d.Pods = map[types.UID]*podState{}
+	}
+	s.data, s.saved = d, b
+	return s
+}
+
+// restorePod returns a pod's creation time (now for a pod never seen) and
+// the part of its previous status that was saved.
+func (s *stateFile) restorePod(uid types.UID, now metav1.Time) (metav1.Time, *corev1.PodStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.data.Pods[uid]
+	if !ok || p.CreationTimestamp.IsZero() {
+		return now, nil
+	}
+	return p.CreationTimestamp, &corev1.PodStatus{StartTime: p.StartTime.DeepCopy(), Conditions: append([]corev1.PodCondition(nil), p.Conditions...)}
+}
+
+func (s *stateFile) recordPod(ref runtime.PodRef, created metav1.Time, status *corev1.PodStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data.Pods[ref.UID] = &podState{
+		Namespace: ref.Namespace, Name: ref.Name, CreationTimestamp: created,
+		StartTime: status.StartTime.DeepCopy(), Conditions: append([]corev1.PodCondition(nil), status.Conditions...),
+	}
+}
+
+func (s *stateFile) forgetPod(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.data.Pods, uid)
+}
+
+// saveState writes the state file if anything changed; failures are logged
+// (the agent keeps running pods without it).
+func (m *Manager) saveState() {
+	s := m.state
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data.CrashBackoff = m.crash.Export()
+	s.data.ImageBackoff = m.images.Export()
+	if s.path == "" {
+		return
+	}
+	b, err := json.MarshalIndent(s.data, "", "  ")
+	if err != nil {
+		s.log.Warn("encode agent state", "err", err)
+		return
+	}
+	if reflect.DeepEqual(b, s.saved) {
+		return
+	}
+	if err := writeFileAtomic(s.path, b); err != nil {
+		s.log.Warn("save agent state", "err", err)
+		return
+	}
+	s.saved = b
+}
+
+// writeFileAtomic replaces path with b so that a crash at any moment
+// leaves either the old or the new content: temp file, fsync, rename,
+// fsync of the directory.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %q: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %q to %q: %w", tmp, path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %q: %w", dir, err)
+	}
+	return nil
+}

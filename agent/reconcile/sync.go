@@ -1,0 +1,190 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/podstatus"
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// sync is one pass of the pod worker (kubelet's SyncPod /
+// SyncTerminatingPod): observe, act, publish. It reports whether the pod is
+// gone (terminated and cleaned up, or stopped for shutdown).
+func (w *worker) sync(ctx context.Context) bool {
+	log := w.m.cfg.Log.With("pod", w.ref.String())
+	pod, shutdown := w.currentPod()
+	snap, err := w.observe(ctx)
+	if err != nil {
+		log.Warn("sync pod: observe runtime", "err", err)
+		return false
+	}
+	now := w.m.cfg.Now()
+	a := ComputeActions(pod, snap.sandbox, snap.containers, w.m.crash, now)
+	w.retryAt = a.RetryAt
+
+	if pod.DeletionTimestamp != nil {
+		w.publish(pod, snap, false) // terminating, before the kill
+		if len(a.Kill) > 0 {
+			w.kill(ctx, pod, snap.containers, a.Kill, time.Duration(*pod.DeletionGracePeriodSeconds)*time.Second)
+			if snap, err = w.observe(ctx); err != nil {
+				log.Warn("sync pod: observe runtime", "err", err)
+				return false
+			}
+			a = ComputeActions(pod, snap.sandbox, snap.containers, w.m.crash, w.m.cfg.Now())
+		}
+		if !a.Cleanup {
+			w.publish(pod, snap, false)
+			return false
+		}
+		if shutdown {
+			w.publish(pod, snap, false)
+			w.m.saveState()
+			return true
+		}
+		if err := w.cleanup(ctx, snap); err != nil {
+			log.Warn("sync pod: clean up", "err", err)
+			return false
+		}
+		if w.pod != nil {
+			w.m.cfg.Pods.RemovePod(w.ref.Namespace, w.ref.Name, w.uid)
+		}
+		w.m.state.forgetPod(w.uid)
+		w.m.saveState()
+		return true
+	}
+
+	w.execute(ctx, pod, snap, a)
+	if snap2, err := w.observe(ctx); err == nil {
+		snap = snap2
+	} else {
+		log.Warn("sync pod: observe runtime", "err", err)
+	}
+	w.publish(pod, snap, a.Finished)
+	w.m.saveState()
+	return false
+}
+
+// observe lists the runtime for this pod.
+func (w *worker) observe(ctx context.Context) (podSnapshot, error) {
+	s, err := listRuntime(ctx, w.m.cfg.Runtime)
+	if err != nil {
+		return podSnapshot{}, err
+	}
+	p := s.pods[w.uid]
+	p.ref = w.ref
+	w.setFingerprint(p.fingerprint())
+	return p, nil
+}
+
+// execute carries out the actions of a pod that should run.
+func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap podSnapshot, a Actions) {
+	log := w.m.cfg.Log.With("pod", w.ref.String())
+	rt := w.m.cfg.Runtime
+	if len(a.Kill) > 0 {
+		w.kill(ctx, pod, snap.containers, a.Kill, time.Duration(gracePeriod(pod))*time.Second)
+	}
+	for _, id := range a.Remove {
+		if err := rt.RemoveContainer(ctx, id); err != nil {
+			log.Warn("remove old container instance", "container", id, "err", err)
+		}
+	}
+	sandbox := snap.sandbox
+	if a.CreateSandbox && len(a.Kill) == 0 {
+		sb, err := rt.RunSandbox(ctx, sandboxConfig(pod))
+		if err != nil {
+			w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			log.Warn("create pod sandbox", "err", err)
+			w.retryAt = w.m.cfg.Now().Add(w.m.cfg.Relist)
+			return
+		}
+		sandbox = &sb
+	}
+	if sandbox == nil {
+		return
+	}
+	for _, b := range a.BackOff {
+		w.m.cfg.Events.EventfOnField(pod, fieldPath(b.Container.Name, b.Init), corev1.EventTypeWarning, "BackOff",
+			"Back-off restarting failed container %s in pod %s", b.Container.Name, FormatPod(pod))
+		w.setWaiting(b.Container.Name, "CrashLoopBackOff", b.Message)
+	}
+	for _, s := range a.Start {
+		w.start(ctx, pod, *sandbox, s)
+	}
+}
+
+// kill stops containers concurrently, each with grace (kubelet's
+// killContainersWithSyncResult).
+func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, grace time.Duration) {
+	if w.killed == nil {
+		w.killed = map[string]bool{}
+	}
+	names := map[string]runtime.ContainerStatus{}
+	for _, c := range observed {
+		names[c.ID] = c
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		c := names[id]
+		if !w.killed[id] && w.pod != nil {
+			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+		}
+		w.killed[id] = true
+		wg.Go(func() {
+			if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil {
+				w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// cleanup removes a terminated pod's containers and sandbox.
+func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
+	for _, c := range snap.containers {
+		if err := w.m.cfg.Runtime.RemoveContainer(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	if snap.sandbox != nil {
+		return w.m.cfg.Runtime.RemoveSandbox(ctx, w.ref)
+	}
+	return nil
+}
+
+func (w *worker) setWaiting(name, reason, message string) {
+	if w.waiting == nil {
+		w.waiting = map[string]podstatus.Waiting{}
+	}
+	w.waiting[name] = podstatus.Waiting{Reason: reason, Message: message}
+}
+
+func fieldPath(container string, init bool) string {
+	if init {
+		return "spec.initContainers{" + container + "}"
+	}
+	return "spec.containers{" + container + "}"
+}
+
+// sandboxConfig is the sandbox kubelet would ask for: hostname from
+// spec.hostname, else the pod name, at most 63 characters.
+func sandboxConfig(pod *corev1.Pod) runtime.SandboxConfig {
+	hostname := pod.Spec.Hostname
+	if hostname == "" {
+		hostname = pod.Name
+	}
+	if len(hostname) > 63 {
+		// kubelet's truncatePodHostnameIfNeeded.
+		hostname = strings.TrimRight(hostname[:63], "-.")
+	}
+	return runtime.SandboxConfig{
+		Pod:         runtime.PodRef{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name},
+		Hostname:    hostname,
+		HostNetwork: pod.Spec.HostNetwork,
+		HostIPC:     pod.Spec.HostIPC,
+	}
+}
