@@ -62,6 +62,7 @@ type Manager struct {
 	workers     map[types.UID]*worker
 	desired     map[types.UID]*corev1.Pod // the last desired set
 	desiredSeen bool            // SetDesired was called: orphans may be killed
+	stopped     bool            // StopAll was called: nothing starts again
 	runCtx      context.Context // set while Run runs
 	wg          sync.WaitGroup
 }
@@ -109,6 +110,9 @@ func NewManager(cfg Config) (*Manager, error) {
 func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.stopped {
+		return
+	}
 	m.desiredSeen = true
 	now := m.cfg.Now()
 	m.desired = make(map[types.UID]*corev1.Pod, len(pods))
@@ -196,6 +200,7 @@ func (m *Manager) StopAll(ctx context.Context) error {
 			m.runWorker(ctx, w)
 		}
 	}
+	m.stopped = true
 	m.desiredSeen = false // nothing new starts, no orphan hunting
 	m.desired = nil
 	m.wakeAllLocked()

@@ -1,0 +1,160 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podboot/podboot/agent/runtime/fake"
+)
+
+// recorder collects events as "Type Reason field: message".
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Eventf(obj k8sruntime.Object, eventtype, reason, messageFmt string, args ...any) {
+	r.EventfOnField(obj, "", eventtype, reason, messageFmt, args...)
+}
+
+func (r *recorder) EventfOnField(obj k8sruntime.Object, fieldPath, eventtype, reason, messageFmt string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pod := obj.(*corev1.Pod)
+	r.events = append(r.events, fmt.Sprintf("%s %s %s %s: %s", pod.UID, eventtype, reason, fieldPath, fmt.Sprintf(messageFmt, args...)))
+}
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+// publisher keeps the last published version of each pod.
+type publisher struct {
+	mu      sync.Mutex
+	pods    map[types.UID]*corev1.Pod
+	removed []types.UID
+}
+
+func (p *publisher) PublishPod(pod *corev1.Pod) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pods == nil {
+		p.pods = map[types.UID]*corev1.Pod{}
+	}
+	p.pods[pod.UID] = pod
+}
+
+func (p *publisher) RemovePod(namespace, name string, uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pods, uid)
+	p.removed = append(p.removed, uid)
+}
+
+func (p *publisher) get(uid types.UID) *corev1.Pod {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pods[uid]
+}
+
+// env is a Manager on a fake runtime inside a synctest bubble.
+type env struct {
+	t      *testing.T
+	rt     *fake.Runtime
+	pub    *publisher
+	rec    *recorder
+	m      *Manager
+	cancel context.CancelFunc
+	done   chan error
+	state  string
+}
+
+func newEnv(t *testing.T, rt *fake.Runtime, stateFile string) *env {
+	t.Helper()
+	e := &env{t: t, rt: rt, pub: &publisher{}, rec: &recorder{}, state: stateFile}
+	m, err := NewManager(Config{Runtime: rt, Pods: e.pub, Events: e.rec, StateFile: stateFile,
+		LogRoot: "/state/pods", NodeName: "board", HostIP: "192.168.1.10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m = m
+	return e
+}
+
+func (e *env) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.done = make(chan error, 1)
+	go func() { e.done <- e.m.Run(ctx) }()
+	synctest.Wait()
+}
+
+func (e *env) stop() {
+	e.cancel()
+	if err := <-e.done; err != nil {
+		e.t.Errorf("Run: %v", err)
+	}
+}
+
+func (e *env) status(uid types.UID) corev1.PodStatus {
+	e.t.Helper()
+	p := e.pub.get(uid)
+	if p == nil {
+		e.t.Fatalf("pod %s not published", uid)
+	}
+	return p.Status
+}
+
+// advance lets synthetic time pass and everything settle.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func newTestPod(uid types.UID, policy corev1.RestartPolicy, containers ...string) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: uid},
+		Spec:       corev1.PodSpec{RestartPolicy: policy},
+	}
+	for _, c := range containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "busybox:1.36", ImagePullPolicy: corev1.PullIfNotPresent})
+	}
+	return p
+}
+
+func containerState(s corev1.PodStatus, name string) string {
+	for _, c := range append(append([]corev1.ContainerStatus{}, s.InitContainerStatuses...), s.ContainerStatuses...) {
+		if c.Name == name {
+			return fmt.Sprintf("%s restarts=%d", stateString(c.State), c.RestartCount)
+		}
+	}
+	return "missing"
+}
+
+func stateString(s corev1.ContainerState) string {
+	switch {
+	case s.Running != nil:
+		return "running"
+	case s.Terminated != nil:
+		return fmt.Sprintf("terminated %s %d", s.Terminated.Reason, s.Terminated.ExitCode)
+	case s.Waiting != nil:
+		if s.Waiting.Message != "" {
+			return "waiting " + s.Waiting.Reason + ": " + s.Waiting.Message
+		}
+		return "waiting " + s.Waiting.Reason
+	}
+	return "none"
+}
