@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestParentPID(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		want int
+		ok   bool
+	}{
+		{"42 (sh) S 7 42 42 0", 7, true},
+		{"42 (a) b (c) R 9 1 1", 9, true},
+		{"42 (sh)", 0, false},
+		{"garbage", 0, false},
+		{"42 (sh) S x", 0, false},
+	} {
+		got, ok := parentPID([]byte(tc.stat))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parentPID(%q) = %d, %v; want %d, %v", tc.stat, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestIsShimFor(t *testing.T) {
+	const addr = "/s/containerd/containerd.sock"
+	for _, tc := range []struct {
+		cmdline []string
+		want    bool
+	}{
+		{[]string{"/bin/containerd-shim-runc-v2", "-namespace", "podboot", "-id", "x", "-address", addr}, true},
+		{[]string{"containerd-shim-runc-v2", "--address", addr, "-publish-binary", "containerd"}, true},
+		{[]string{"/bin/containerd-shim-runc-v2", "-address", "/run/containerd/containerd.sock"}, false},
+		{[]string{"/bin/containerd-shim-runc-v2", "-address"}, false},
+		{[]string{"/bin/other", "-address", addr}, false},
+		{nil, false},
+	} {
+		if got := isShimFor(tc.cmdline, addr); got != tc.want {
+			t.Errorf("isShimFor(%q) = %v, want %v", tc.cmdline, got, tc.want)
+		}
+	}
+}
+
+func TestLeftovers(t *testing.T) {
+	procs, err := listProcs("testdata/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, p := range leftovers(procs, "/state/containerd/containerd.sock") {
+		got = append(got, p.pid)
+	}
+	// The container's process first, then its shim; another containerd's
+	// shim and container stay.
+	if diff := cmp.Diff([]int{201, 200}, got); diff != "" {
+		t.Errorf("leftover pids (-want +got):\n%s", diff)
+	}
+}
+
+func TestListProcsErrors(t *testing.T) {
+	if _, err := listProcs(filepath.Join(t.TempDir(), "nope")); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("listProcs of a missing dir: %v", err)
+	}
+}
+
+func TestRemoveEmptyTree(t *testing.T) {
+	// On a plain directory tree rmdir behaves as on cgroups: only empty
+	// directories go.
+	dir := filepath.Join(t.TempDir(), "podboot")
+	for _, d := range []string{"a/x", "b", "c/held"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c/held/tasks"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, busy, err := removeEmptyTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("removed %d directories, want 3 (a/x, a, b)", n)
+	}
+	want := []string{filepath.Join(dir, "c/held"), filepath.Join(dir, "c"), dir}
+	if diff := cmp.Diff(want, busy); diff != "" {
+		t.Errorf("in use (-want +got):\n%s", diff)
+	}
+	if n, busy, err := removeEmptyTree(filepath.Join(t.TempDir(), "missing")); n != 0 || busy != nil || err != nil {
+		t.Errorf("removeEmptyTree of a missing dir = %d, %v, %v", n, busy, err)
+	}
+}
+
+// requireRoot skips a test that needs root, or fails it under
+// PODBOOT_INTEGRATION=1.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("PODBOOT_INTEGRATION") == "1" {
+		t.Fatal("needs root (PODBOOT_INTEGRATION=1 is set)")
+	}
+	t.Skip("needs root: run as root (sudo -E go test ./tools/devnode/)")
+}
+
+func TestUnmountUnder(t *testing.T) {
+	requireRoot(t)
+	state := t.TempDir()
+	for _, d := range []string{"netns", "rootfs/a"} {
+		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mount := func(target string) {
+		t.Helper()
+		if err := unix.Mount("tmpfs", target, "tmpfs", 0, ""); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v", target, err)
+		}
+		t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+	}
+	mount(filepath.Join(state, "rootfs/a"))
+	if err := os.MkdirAll(filepath.Join(state, "rootfs/a/nested"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mount(filepath.Join(state, "rootfs/a/nested"))
+	mount(filepath.Join(state, "netns"))
+	mount(filepath.Join(state, "netns")) // stacked
+	if err := unmountUnder(state, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	left, err := mountinfo.GetMounts(mountinfo.PrefixFilter(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range left {
+		t.Errorf("mount left under the state dir: %s", m.Mountpoint)
+	}
+}
+
+func TestRemoveEmptyCgroups(t *testing.T) {
+	requireRoot(t)
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	if err != nil || len(mounts) == 0 {
+		t.Skipf("no cgroup hierarchy mounted (%v)", err)
+	}
+	parent := fmt.Sprintf("podboot-devnode-test-%d", os.Getpid())
+	var made []string
+	for _, m := range mounts {
+		d := filepath.Join(m.Mountpoint, parent, "ctr")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			continue // a read-only or odd hierarchy
+		}
+		made = append(made, d)
+	}
+	if len(made) == 0 {
+		t.Skip("cannot create cgroups here")
+	}
+	if err := removeEmptyCgroups([]string{parent}, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range made {
+		if _, err := os.Stat(filepath.Dir(d)); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left: %v", filepath.Dir(d), err)
+			os.Remove(d)
+			os.Remove(filepath.Dir(d))
+		}
+	}
+}
