@@ -61,9 +61,9 @@ type Manager struct {
 	mu          sync.Mutex
 	workers     map[types.UID]*worker
 	desired     map[types.UID]*corev1.Pod // the last desired set
-	desiredSeen bool            // SetDesired was called: orphans may be killed
-	stopped     bool            // StopAll was called: nothing starts again
-	runCtx      context.Context // set while Run runs
+	desiredSeen bool                      // SetDesired was called: orphans may be killed
+	stopped     bool                      // StopAll was called: nothing starts again
+	runCtx      context.Context           // set while Run runs
 	wg          sync.WaitGroup
 }
 

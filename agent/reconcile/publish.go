@@ -1,8 +1,8 @@
 package reconcile
 
 import (
-	"k8s.io/apimachinery/pkg/api/equality"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/podboot/podboot/agent/podstatus"
 )

@@ -156,6 +156,11 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if w.isTerminating() || !w.m.nameBusy(w) {
+			// This sync serves every wake-up received so far.
+			select {
+			case <-w.wake:
+			default:
+			}
 			gone = w.sync(ctx)
 			if gone {
 				forget = !w.isShutdown()
