@@ -59,10 +59,13 @@ func (w *worker) sync(ctx context.Context) bool {
 	}
 
 	w.execute(ctx, pod, snap, a)
-	if snap2, err := w.observe(ctx); err == nil {
-		snap = snap2
-	} else {
-		log.Warn("sync pod: observe runtime", "err", err)
+	// Relist only when something was done: an idle pod costs one list.
+	if a.CreateSandbox || len(a.Kill)+len(a.Remove)+len(a.Start) > 0 {
+		if snap2, err := w.observe(ctx); err == nil {
+			snap = snap2
+		} else {
+			log.Warn("sync pod: observe runtime", "err", err)
+		}
 	}
 	w.publish(pod, snap, a.Finished)
 	w.m.saveState()
