@@ -1,0 +1,136 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/containerd/containerd/v2/pkg/cio"
+
+	"github.com/podboot/podboot/agent/logs"
+)
+
+// logCopier copies a task's stdout and stderr FIFOs into its log file. The
+// FIFOs outlive the agent: a new agent attaches a new copier to them.
+type logCopier struct {
+	io   *cio.DirectIO
+	log  *logs.Writer
+	done chan struct{} // closed when both streams ended and the log is closed
+}
+
+func (r *Runtime) fifoDir(id string) string {
+	return filepath.Join(r.cfg.StateDir, "fifo", id)
+}
+
+// newFIFOs opens (creating) the FIFOs of a new task under <StateDir>/fifo/<id>.
+func (r *Runtime) newFIFOs(id string) (*cio.DirectIO, error) {
+	dir := r.fifoDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create FIFO directory %q: %w", dir, err)
+	}
+	fifos := cio.NewFIFOSet(cio.Config{
+		Stdout: filepath.Join(dir, "stdout"),
+		Stderr: filepath.Join(dir, "stderr"),
+	}, nil)
+	return r.openFIFOs(fifos)
+}
+
+func (r *Runtime) openFIFOs(fifos *cio.FIFOSet) (*cio.DirectIO, error) {
+	// The runtime's context, not a request's: the FIFOs stay open for the
+	// task's life.
+	dio, err := cio.NewDirectIO(r.ctx, fifos)
+	if err != nil {
+		return nil, fmt.Errorf("open FIFOs %q: %w", fifos.Stdout, err)
+	}
+	return dio, nil
+}
+
+// startCopier copies dio into the log at path (appending) until the task's
+// streams end or the copier is detached.
+func (r *Runtime) startCopier(id string, dio *cio.DirectIO, path string) (*logCopier, error) {
+	lw, err := logs.NewWriter(path, r.cfg.Logs)
+	if err != nil {
+		return nil, err
+	}
+	c := &logCopier{io: dio, log: lw, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	copyStream := func(name string, rc io.ReadCloser) {
+		defer wg.Done()
+		if rc == nil {
+			return
+		}
+		if _, err := io.Copy(lw.Stream(name), rc); err != nil && r.ctx.Err() == nil {
+			r.log.Debug("log copy ended", "container", id, "stream", name, "err", err)
+		}
+	}
+	wg.Add(2)
+	go copyStream(logs.Stdout, dio.Stdout)
+	go copyStream(logs.Stderr, dio.Stderr)
+	go func() {
+		wg.Wait()
+		if err := lw.Close(); err != nil {
+			r.log.Warn("close container log", "container", id, "err", err)
+		}
+		close(c.done)
+	}()
+	r.mu.Lock()
+	if old := r.copiers[id]; old != nil {
+		defer old.detach()
+	}
+	r.copiers[id] = c
+	r.mu.Unlock()
+	return c, nil
+}
+
+// detach closes the copier's ends of the FIFOs and waits for the log to be
+// closed. The task's ends stay open.
+func (c *logCopier) detach() {
+	c.io.Cancel()
+	_ = c.io.Close()
+	<-c.done
+}
+
+// dropCopier detaches and forgets the container's copier, if any.
+func (r *Runtime) dropCopier(id string) {
+	r.mu.Lock()
+	c := r.copiers[id]
+	delete(r.copiers, id)
+	r.mu.Unlock()
+	if c != nil {
+		c.detach()
+	}
+}
+
+// hasCopier says whether a copier is attached to the container.
+func (r *Runtime) hasCopier(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.copiers[id]
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitCopier waits until the container's streams have been copied to its
+// log (after the task exited), or ctx ends.
+func (r *Runtime) waitCopier(ctx context.Context, id string) {
+	r.mu.Lock()
+	c := r.copiers[id]
+	r.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+	}
+}

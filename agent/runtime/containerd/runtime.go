@@ -1,0 +1,124 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/podboot/podboot/agent/logs"
+	"github.com/podboot/podboot/agent/runtime"
+	cdlayout "github.com/podboot/podboot/init/containerd"
+)
+
+// snapshotter is the snapshotter images are unpacked for and containers
+// run on.
+const snapshotter = "overlayfs"
+
+// runtimeName is containerd's runc shim.
+const runtimeName = "io.containerd.runc.v2"
+
+// Config says which containerd to use and where the agent keeps its state.
+type Config struct {
+	// Address is containerd's gRPC socket.
+	Address string
+	// Namespace is the containerd namespace (default: init/containerd's).
+	Namespace string
+	// StateDir is the agent's state directory: netns/, sandboxes/ and fifo/
+	// live under it.
+	StateDir string
+	// RuncPath and RuncRoot are passed to the shim per container: runc's
+	// binary and its state root.
+	RuncPath string
+	RuncRoot string
+	// Logs configures the containers' log files (rotation).
+	Logs logs.Config
+	Log  *slog.Logger
+}
+
+// Runtime is runtime.Runtime on containerd. Its methods are safe for
+// concurrent use.
+type Runtime struct {
+	cfg    Config
+	client *containerd.Client
+	log    *slog.Logger
+
+	// ctx lives as long as the Runtime: task waits, log copiers and the
+	// event subscription run on it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	sandboxMu sync.Mutex // serializes sandbox creation and removal
+	publishMu sync.Mutex // held while events are sent to subscribers
+
+	mu      sync.Mutex
+	copiers map[string]*logCopier // container ID → its attached log copier
+	subs    map[chan runtime.Event]context.Context
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New connects to containerd and starts watching its task events.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = cdlayout.Namespace
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Address == "" || cfg.StateDir == "" {
+		return nil, errors.New("containerd runtime: Address and StateDir are required")
+	}
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "netns"), filepath.Join(cfg.StateDir, "sandboxes"), filepath.Join(cfg.StateDir, "fifo")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create runtime state directory %q: %w", d, err)
+		}
+	}
+	client, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %q: %w", cfg.Address, err)
+	}
+	if _, err := client.Version(ctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connect to containerd at %q: %w", cfg.Address, err)
+	}
+	base, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
+	r := &Runtime{
+		cfg: cfg, client: client, log: cfg.Log, ctx: base, cancel: cancel,
+		copiers: map[string]*logCopier{},
+		subs:    map[chan runtime.Event]context.Context{},
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.watchEvents()
+	}()
+	return r, nil
+}
+
+// Close stops the event watch and the log copiers (containers keep running;
+// a new Runtime re-attaches) and closes the client.
+func (r *Runtime) Close() error {
+	r.cancel()
+	r.mu.Lock()
+	copiers := r.copiers
+	r.copiers = map[string]*logCopier{}
+	r.mu.Unlock()
+	for _, c := range copiers {
+		c.detach()
+	}
+	r.wg.Wait()
+	return r.client.Close()
+}
+
+// withNamespace puts the runtime's containerd namespace on a caller's ctx.
+func (r *Runtime) withNamespace(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
+}

@@ -1,0 +1,161 @@
+package containerd
+
+import (
+	"context"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// containerEnv is the container's environment as kubelet makes it: each
+// value's $(VAR) references expanded with the variables defined before it.
+// The image's variables are not visible to the expansion (kubelet does not
+// know them either); they are merged under these by WithImageConfig.
+func containerEnv(spec corev1.Container) (env []string, lookup func(string) (string, bool)) {
+	vars := map[string]string{}
+	lookup = func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	for _, e := range spec.Env {
+		v := expand(e.Value, lookup)
+		vars[e.Name] = v
+		env = append(env, e.Name+"="+v)
+	}
+	return env, lookup
+}
+
+// processArgs applies Kubernetes' command/args rules on top of the image's
+// ENTRYPOINT/CMD: command replaces ENTRYPOINT and drops CMD, args replace
+// CMD; both are $(VAR)-expanded. nil means "the image's own".
+func processArgs(spec corev1.Container, entrypoint []string, lookup func(string) (string, bool)) []string {
+	if len(spec.Command) == 0 && len(spec.Args) == 0 {
+		return nil
+	}
+	var argv []string
+	if len(spec.Command) > 0 {
+		for _, c := range spec.Command {
+			argv = append(argv, expand(c, lookup))
+		}
+	} else {
+		argv = append(argv, entrypoint...)
+	}
+	for _, a := range spec.Args {
+		argv = append(argv, expand(a, lookup))
+	}
+	return argv
+}
+
+// effectiveUser is runAsUser/runAsGroup, the container's security context
+// over the pod's.
+func effectiveUser(cfg runtime.ContainerConfig) (uid, gid *int64) {
+	if psc := cfg.PodSecurityContext; psc != nil {
+		uid, gid = psc.RunAsUser, psc.RunAsGroup
+	}
+	if sc := cfg.Spec.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			uid = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			gid = sc.RunAsGroup
+		}
+	}
+	return uid, gid
+}
+
+// specOpts builds the container's OCI spec.
+func (r *Runtime) specOpts(cfg runtime.ContainerConfig, img containerd.Image, entrypoint []string) []oci.SpecOpts {
+	env, lookup := containerEnv(cfg.Spec)
+	sb := cfg.Sandbox
+	opts := []oci.SpecOpts{oci.WithImageConfig(img)}
+	if argv := processArgs(cfg.Spec, entrypoint, lookup); argv != nil {
+		opts = append(opts, oci.WithProcessArgs(argv...))
+	}
+	if sb.UTSNS != "" && sb.Hostname != "" {
+		opts = append(opts, oci.WithHostname(sb.Hostname))
+	}
+	hostname := sb.Hostname
+	if hostname != "" {
+		// As containerd's CRI does; the container's own env may override it.
+		opts = append(opts, oci.WithEnv([]string{"HOSTNAME=" + hostname}))
+	}
+	opts = append(opts, oci.WithEnv(env))
+	if cfg.Spec.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(cfg.Spec.WorkingDir))
+	}
+	uid, gid := effectiveUser(cfg)
+	switch {
+	case uid != nil && gid != nil:
+		opts = append(opts, oci.WithUIDGID(uint32(*uid), uint32(*gid)))
+	case uid != nil:
+		// The group is the user's primary group in the image's /etc/passwd.
+		opts = append(opts, oci.WithUserID(uint32(*uid)))
+	case gid != nil:
+		opts = append(opts, withGID(uint32(*gid)))
+	}
+	if uid != nil {
+		opts = append(opts, oci.WithAdditionalGIDs(formatInt(*uid)))
+	}
+	if sc := cfg.Spec.SecurityContext; sc != nil {
+		if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+			opts = append(opts, oci.WithRootFSReadonly())
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			opts = append(opts, oci.WithPrivileged, oci.WithAllDevicesAllowed, oci.WithHostDevices)
+		}
+		if sc.Capabilities != nil {
+			if len(sc.Capabilities.Add) > 0 {
+				opts = append(opts, oci.WithAddedCapabilities(capNames(sc.Capabilities.Add)))
+			}
+			if len(sc.Capabilities.Drop) > 0 {
+				opts = append(opts, oci.WithDroppedCapabilities(capNames(sc.Capabilities.Drop)))
+			}
+		}
+		if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+			opts = append(opts, oci.WithNoNewPrivileges)
+		}
+	}
+	opts = append(opts,
+		namespaceOpt(specs.NetworkNamespace, sb.NetNS),
+		namespaceOpt(specs.IPCNamespace, sb.IPCNS),
+		namespaceOpt(specs.UTSNamespace, sb.UTSNS),
+		oci.WithAnnotations(map[string]string{shimGroupAnnotation: string(cfg.Pod.UID)}),
+	)
+	return opts
+}
+
+// namespaceOpt joins the sandbox's pinned namespace, or the host's when the
+// sandbox has none of that kind.
+func namespaceOpt(kind specs.LinuxNamespaceType, path string) oci.SpecOpts {
+	if path == "" {
+		return oci.WithHostNamespace(kind)
+	}
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: kind, Path: path})
+}
+
+func withGID(gid uint32) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil {
+			s.Process = &specs.Process{}
+		}
+		s.Process.User.GID = gid
+		return nil
+	}
+}
+
+// capNames turns Kubernetes capability names (NET_ADMIN) into the OCI ones
+// (CAP_NET_ADMIN); ALL stays ALL.
+func capNames(caps []corev1.Capability) []string {
+	out := make([]string, 0, len(caps))
+	for _, c := range caps {
+		s := strings.ToUpper(string(c))
+		if s != "ALL" && !strings.HasPrefix(s, "CAP_") {
+			s = "CAP_" + s
+		}
+		out = append(out, s)
+	}
+	return out
+}
