@@ -226,4 +226,3 @@ func newTestServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Cleanup(srv.Close)
 	return srv, st
 }
-

@@ -149,4 +149,3 @@ func timeoutOf(q listQuery) time.Duration {
 	}
 	return time.Duration(q.timeoutSeconds) * time.Second
 }
-

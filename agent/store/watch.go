@@ -124,3 +124,10 @@ func (s *Store) ResourceVersion() string {
 	defer s.mu.Unlock()
 	return strconv.FormatUint(s.rv, 10)
 }
+
+// Watchers returns how many watches are open.
+func (s *Store) Watchers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.watchers)
+}
