@@ -81,7 +81,7 @@ func TestPodDefaults(t *testing.T) {
 				{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log", Type: ptrTo(corev1.HostPathUnset)}}},
 				{Name: "nothing", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
-					Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels"}}},
+					Items:       []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels"}}},
 					DefaultMode: &mode}}},
 			},
 			RestartPolicy:                 corev1.RestartPolicyAlways,
@@ -149,10 +149,14 @@ func TestPodDefaultsSmallRules(t *testing.T) {
 				return []any{*v.DefaultMode, *v.Sources[0].ServiceAccountToken.ExpirationSeconds}
 			}, []any{int32(0o644), int64(3600)}},
 		{"service account fields stay empty", "",
-			func(p *corev1.Pod) any { return []any{p.Spec.ServiceAccountName, p.Spec.DeprecatedServiceAccount, p.Spec.AutomountServiceAccountToken} },
+			func(p *corev1.Pod) any {
+				return []any{p.Spec.ServiceAccountName, p.Spec.DeprecatedServiceAccount, p.Spec.AutomountServiceAccountToken}
+			},
 			[]any{"", "", (*bool)(nil)}},
 		{"pod-level requests default from pod-level limits", "  resources: {limits: {cpu: \"1\", memory: 128Mi}}\n",
-			func(p *corev1.Pod) any { return []string{p.Spec.Resources.Requests.Cpu().String(), p.Spec.Resources.Requests.Memory().String()} },
+			func(p *corev1.Pod) any {
+				return []string{p.Spec.Resources.Requests.Cpu().String(), p.Spec.Resources.Requests.Memory().String()}
+			},
 			[]string{"1", "128Mi"}},
 		{"pod-level requests default from container requests", "    resources: {requests: {cpu: 200m}}\n  resources: {limits: {cpu: \"1\"}}\n",
 			func(p *corev1.Pod) any { return p.Spec.Resources.Requests.Cpu().String() }, "200m"},
