@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Config is podctl's command line.
+type Config struct {
+	Server, Kubeconfig string
+	Namespace          string
+	AllNamespaces      bool
+	Container          string
+	Follow             bool
+	Args               []string // the command and its arguments
+
+	// From the environment.
+	KubeconfigEnv, Home string
+	Stdout, Stderr      io.Writer
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(2)
+	}
+	cfg.KubeconfigEnv = os.Getenv("KUBECONFIG")
+	cfg.Home, _ = os.UserHomeDir()
+	cfg.Stdout, cfg.Stderr = os.Stdout, os.Stderr
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		// kubectl's form: "error: ..." or "Error from server (Reason): ...".
+		var se *statusError
+		if errors.As(err, &se) {
+			fmt.Fprintln(os.Stderr, se.Error())
+		} else {
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `podctl: a small client of a podboot agent's API
+
+  podctl [--server URL | --kubeconfig FILE] [-n NS | -A] get pods
+  podctl logs POD [-c CONTAINER] [-f]
+  podctl version
+
+Flags may come before or after the command, as with kubectl.
+`
+
+// parseFlags parses flags wherever they are among the arguments.
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("podctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Server, "server", "", "the address of the agent's API (overrides the kubeconfig's)")
+	fs.StringVar(&cfg.Server, "s", "", "shorthand for --server")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "path to a kubeconfig file")
+	fs.StringVar(&cfg.Namespace, "namespace", "", "namespace (default: the context's, else default)")
+	fs.StringVar(&cfg.Namespace, "n", "", "shorthand for --namespace")
+	fs.BoolVar(&cfg.AllNamespaces, "all-namespaces", false, "list across all namespaces")
+	fs.BoolVar(&cfg.AllNamespaces, "A", false, "shorthand for --all-namespaces")
+	fs.StringVar(&cfg.Container, "container", "", "logs: the container (default: the only one)")
+	fs.StringVar(&cfg.Container, "c", "", "shorthand for --container")
+	fs.BoolVar(&cfg.Follow, "follow", false, "logs: keep streaming")
+	fs.BoolVar(&cfg.Follow, "f", false, "shorthand for --follow")
+	for {
+		if err := fs.Parse(args); err != nil {
+			return cfg, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			cfg.Args = append(cfg.Args, rest[1:]...)
+			break
+		}
+		cfg.Args = append(cfg.Args, rest[0])
+		args = rest[1:]
+	}
+	if len(cfg.Args) == 0 {
+		fs.Usage()
+		return cfg, errors.New("no command")
+	}
+	return cfg, nil
+}
+
+// run runs one command.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	cmd, args := cfg.Args[0], cfg.Args[1:]
+	switch cmd {
+	case "get", "logs", "version":
+	default:
+		return fmt.Errorf("unknown command %q (want get, logs or version)", cmd)
+	}
+	t, err := findTarget(cfg.Server, cfg.Kubeconfig, cfg.KubeconfigEnv, cfg.Home)
+	if err != nil {
+		if cmd == "version" {
+			fmt.Fprintf(cfg.Stdout, "Client Version: %s\n", clientVersion())
+		}
+		return err
+	}
+	c, err := newClient(t)
+	if err != nil {
+		return err
+	}
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = t.Namespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	switch cmd {
+	case "get":
+		if len(args) != 1 || (args[0] != "pods" && args[0] != "pod" && args[0] != "po") {
+			return fmt.Errorf("get: only 'get pods' is supported, not %q", args)
+		}
+		return getPods(ctx, c, ns, cfg.AllNamespaces, cfg.Stdout, cfg.Stderr)
+	case "logs":
+		if len(args) != 1 {
+			return errors.New("logs: want exactly one pod name: podctl logs POD [-c CONTAINER] [-f]")
+		}
+		return podLogs(ctx, c, ns, args[0], cfg.Container, cfg.Follow, cfg.Stdout)
+	default:
+		if len(args) != 0 {
+			return fmt.Errorf("version: unexpected arguments %q", args)
+		}
+		return printVersion(ctx, c, cfg.Stdout)
+	}
+}
