@@ -362,6 +362,12 @@ func (c Config) runPodman(ctx context.Context, archive string, res *Results) (er
 	if _, err := exec.LookPath(p.Bin); err != nil {
 		return fmt.Errorf("podman: %w", err)
 	}
+	out, err := os.Create(filepath.Join(c.Work, "podman.log"))
+	if err != nil {
+		return fmt.Errorf("podman: %w", err)
+	}
+	defer out.Close()
+	p.Output = out
 	if err := p.RemovePods(ctx, podPrefix); err != nil {
 		return fmt.Errorf("podman: remove a previous run's pods: %w", err)
 	}

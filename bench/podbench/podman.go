@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -21,6 +22,10 @@ type Podman struct {
 	// Network is kube play's --network: "none" gives each pod a network
 	// namespace with loopback only, as podboot's pods have today.
 	Network string
+	// Output receives kube play's output. A file and not a pipe, so that
+	// the timing ends when kube play exits, not when the last holder of a
+	// pipe closes it. Nil: discarded.
+	Output *os.File
 }
 
 func (p Podman) command(ctx context.Context, args ...string) *exec.Cmd {
@@ -58,13 +63,18 @@ func (p Podman) Play(ctx context.Context, manifest string) (time.Duration, error
 	}
 	args = append(args, manifest)
 	cmd := p.command(ctx, args...)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
+	if p.Output != nil {
+		cmd.Stdout, cmd.Stderr = p.Output, p.Output
+	}
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
 	if err != nil {
-		return took, fmt.Errorf("podman kube play %s: %w: %s", manifest, err, strings.TrimSpace(output.String()))
+		where := ""
+		if p.Output != nil {
+			where = " (output in " + p.Output.Name() + ")"
+		}
+		return took, fmt.Errorf("podman kube play %s: %w%s", manifest, err, where)
 	}
 	return took, nil
 }
