@@ -73,6 +73,12 @@ type Results struct {
 // removes the podman pods it made, also when a round fails or ctx ends.
 func Run(ctx context.Context, c Config) (*Results, error) {
 	res := &Results{Started: time.Now(), Sequential: c.Sequential, Burst: c.Burst, Memory: map[int]Memory{}, AgentCPU: -1}
+	// The node's processes are told apart by the absolute paths they name.
+	work, err := filepath.Abs(c.Work)
+	if err != nil {
+		return res, fmt.Errorf("resolve %s: %w", c.Work, err)
+	}
+	c.Work = work
 	flash := filepath.Join(c.Work, "flash")
 	for _, dir := range []string{filepath.Join(flash, "pods"), filepath.Join(flash, "images"), filepath.Join(c.Work, "podman")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
