@@ -27,7 +27,7 @@ import (
 func cleanUp(cfg Config, layout containerd.Layout, log *slog.Logger) error {
 	errShims := killShims("/proc", layout.Address(), log)
 	errMounts := unmountUnder(cfg.StateDir, log)
-	errCgroups := removeEmptyCgroups(cfg.CgroupParents, log)
+	errCgroups := removeEmptyCgroups(cfg.CgroupParents, containerIDs(layout.RuncRoot()), log)
 	return errors.Join(errShims, errMounts, errCgroups)
 }
 
@@ -197,14 +197,35 @@ func unmountUnder(dir string, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
+// containerIDs lists the containers runc still keeps state for under
+// runcRoot/<namespace>/<id>: the ones that were never deleted.
+func containerIDs(runcRoot string) map[string]bool {
+	ids := map[string]bool{}
+	nss, _ := os.ReadDir(runcRoot)
+	for _, ns := range nss {
+		des, _ := os.ReadDir(filepath.Join(runcRoot, ns.Name()))
+		for _, de := range des {
+			if de.IsDir() {
+				ids[de.Name()] = true
+			}
+		}
+	}
+	return ids
+}
+
 // removeEmptyCgroups removes, in every cgroup hierarchy, the empty cgroups
-// under each parent, children first. runc deletes a container's cgroup
+// of this node's containers (named by ids) under each parent, children
+// first; cgroups of other containers sharing the parent (another node's,
+// being created right now) are not touched. runc deletes a container's cgroup
 // when the container is deleted; what is left comes from containers that
 // were never deleted (the agent was killed) or from the parents runc
 // created for them. A cgroup with processes cannot be removed (EBUSY): it
 // belongs to another node sharing the parent, or to a process that
 // survived; it is logged, not an error.
-func removeEmptyCgroups(parents []string, log *slog.Logger) error {
+func removeEmptyCgroups(parents []string, ids map[string]bool, log *slog.Logger) error {
+	if len(ids) == 0 {
+		return nil // runc deleted every container, and their cgroups with them
+	}
 	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return fmt.Errorf("list cgroup mounts: %w", err)
@@ -213,7 +234,7 @@ func removeEmptyCgroups(parents []string, log *slog.Logger) error {
 	removed := 0
 	for _, m := range mounts {
 		for _, parent := range parents {
-			n, busy, err := removeEmptyTree(filepath.Join(m.Mountpoint, filepath.Clean("/"+parent)))
+			n, busy, err := removeEmptyTree(filepath.Join(m.Mountpoint, filepath.Clean("/"+parent)), ids)
 			removed += n
 			for _, b := range busy {
 				log.Warn("cgroup still in use: left in place", "cgroup", b)
@@ -229,11 +250,11 @@ func removeEmptyCgroups(parents []string, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-// removeEmptyTree removes dir and the directories under it, deepest
-// first, and returns how many it removed and which were in use. Cgroup
-// files cannot be (and need not be) removed: rmdir of a cgroup takes them
-// with it.
-func removeEmptyTree(dir string) (int, []string, error) {
+// removeEmptyTree removes the directories under dir named by ids, and
+// everything below them, deepest first, and returns how many it removed
+// and which were in use. Cgroup files cannot be (and need not be)
+// removed: rmdir of a cgroup takes them with it.
+func removeEmptyTree(dir string, ids map[string]bool) (int, []string, error) {
 	var dirs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -242,7 +263,11 @@ func removeEmptyTree(dir string) (int, []string, error) {
 			}
 			return err
 		}
-		if d.IsDir() {
+		if !d.IsDir() || path == dir {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if slices.ContainsFunc(strings.Split(rel, string(filepath.Separator)), func(s string) bool { return ids[s] }) {
 			dirs = append(dirs, path)
 		}
 		return nil

@@ -80,7 +80,7 @@ func TestRemoveEmptyTree(t *testing.T) {
 	// On a plain directory tree rmdir behaves as on cgroups: only empty
 	// directories go.
 	dir := filepath.Join(t.TempDir(), "podboot")
-	for _, d := range []string{"a/x", "b", "c/held"} {
+	for _, d := range []string{"a/x", "b", "c/held", "pod1/d", "other/x"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -88,18 +88,24 @@ func TestRemoveEmptyTree(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "c/held/tasks"), []byte("1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n, busy, err := removeEmptyTree(dir)
+	ids := map[string]bool{"a": true, "b": true, "c": true, "d": true}
+	n, busy, err := removeEmptyTree(dir, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("removed %d directories, want 3 (a/x, a, b)", n)
+	if n != 4 {
+		t.Errorf("removed %d directories, want 4 (a/x, a, b, pod1/d)", n)
 	}
-	want := []string{filepath.Join(dir, "c/held"), filepath.Join(dir, "c"), dir}
+	want := []string{filepath.Join(dir, "c/held"), filepath.Join(dir, "c")}
 	if diff := cmp.Diff(want, busy); diff != "" {
 		t.Errorf("in use (-want +got):\n%s", diff)
 	}
-	if n, busy, err := removeEmptyTree(filepath.Join(t.TempDir(), "missing")); n != 0 || busy != nil || err != nil {
+	for _, keep := range []string{"pod1", "other/x"} {
+		if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
+			t.Errorf("%s of no container of this node was removed: %v", keep, err)
+		}
+	}
+	if n, busy, err := removeEmptyTree(filepath.Join(t.TempDir(), "missing"), ids); n != 0 || busy != nil || err != nil {
 		t.Errorf("removeEmptyTree of a missing dir = %d, %v, %v", n, busy, err)
 	}
 }
@@ -160,7 +166,7 @@ func TestRemoveEmptyCgroups(t *testing.T) {
 	parent := fmt.Sprintf("podboot-devnode-test-%d", os.Getpid())
 	var made []string
 	for _, m := range mounts {
-		d := filepath.Join(m.Mountpoint, parent, "ctr")
+		d := filepath.Join(m.Mountpoint, parent, "ctr1")
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			continue // a read-only or odd hierarchy
 		}
@@ -169,14 +175,14 @@ func TestRemoveEmptyCgroups(t *testing.T) {
 	if len(made) == 0 {
 		t.Skip("cannot create cgroups here")
 	}
-	if err := removeEmptyCgroups([]string{parent}, discardLog()); err != nil {
+	if err := removeEmptyCgroups([]string{parent}, map[string]bool{"ctr1": true}, discardLog()); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range made {
-		if _, err := os.Stat(filepath.Dir(d)); !os.IsNotExist(err) {
-			t.Errorf("cgroup %s left: %v", filepath.Dir(d), err)
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left: %v", d, err)
 			os.Remove(d)
-			os.Remove(filepath.Dir(d))
 		}
+		os.Remove(filepath.Dir(d))
 	}
 }
