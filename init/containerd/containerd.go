@@ -61,8 +61,12 @@ func (l Layout) Config() string {
 		fmt.Fprintf(&b, "%q", p)
 	}
 	b.WriteString("]\n\n")
-	fmt.Fprintf(&b, "[grpc]\n  address = %q\n\n[ttrpc]\n  address = %q\n\n", l.Address(), l.TTRPC())
-	b.WriteString("[debug]\n  level = \"warn\"\n\n[metrics]\n  address = \"\"\n")
+	// Version 4 configures the servers as plugins; the [grpc] and [ttrpc]
+	// tables of version 3 are ignored there (the daemon would then listen
+	// on the host's /run/containerd/containerd.sock).
+	fmt.Fprintf(&b, "[plugins.\"io.containerd.server.v1.grpc\"]\n  address = %q\n\n", l.Address())
+	fmt.Fprintf(&b, "[plugins.\"io.containerd.server.v1.ttrpc\"]\n  address = %q\n\n", l.TTRPC())
+	b.WriteString("[debug]\n  level = \"warn\"\n")
 	return b.String()
 }
 
