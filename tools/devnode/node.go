@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/podboot/podboot/init/containerd"
@@ -85,23 +84,6 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// fixConfigVersion rewrites a config that says version 4 but sets the
-// socket addresses in top-level [grpc] and [ttrpc] tables: containerd 2.4
-// reads those only from configs of version 3 or less (and migrates them),
-// so it would listen on the host's /run/containerd/containerd.sock instead.
-// It does nothing once init/containerd writes a config that works.
-func fixConfigVersion(l containerd.Layout) error {
-	cfg := l.Config()
-	if !strings.HasPrefix(cfg, "version = 4\n") || !strings.Contains(cfg, "\n[grpc]\n") {
-		return nil
-	}
-	cfg = "version = 3\n" + strings.TrimPrefix(cfg, "version = 4\n")
-	if err := os.WriteFile(l.ConfigFile(), []byte(cfg), 0o644); err != nil {
-		return fmt.Errorf("write containerd config %q: %w", l.ConfigFile(), err)
-	}
-	return nil
-}
-
 // checkLoopback refuses an address other hosts could reach: the agent's
 // API has no authentication on a development host.
 func checkLoopback(addr string) error {
@@ -132,9 +114,6 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	layout := containerd.Layout{Dir: filepath.Join(cfg.StateDir, "containerd")}
 	if err := layout.Prepare(); err != nil {
-		return err
-	}
-	if err := fixConfigVersion(layout); err != nil {
 		return err
 	}
 	sup := supervise.New(log)
