@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,15 +103,34 @@ func Containerd(t testing.TB) *Env {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so that a ^C to go test reaches the test
 	// binary, which then stops the daemon in order.
+	// Pdeathsig stops the daemon if the test binary dies. It fires when
+	// the *thread* that started the daemon exits, and Go ends a thread
+	// whose goroutine exits while locked to it (as namespace code does), so
+	// the daemon is started and waited for on a thread locked for its
+	// whole life.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	exited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+		logFile.Close()
+	}()
+	if err := <-started; err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)
 		t.Fatalf("start containerd: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logFile.Close() }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the test failed; %s", tail(logPath))
+		}
 		if err := env.teardown(cmd, exited); err != nil {
 			t.Errorf("stop containerd in %s: %v\n%s", dir, err, tail(logPath))
 			return

@@ -123,11 +123,14 @@ func (r *Runtime) startTask(ctx context.Context, ctr containerd.Container, logPa
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		return fmt.Errorf("failed to wait for containerd task: %w", err)
 	}
+	// Taken before Start so that a process that exits at once never
+	// finishes before it started.
+	startedAt := time.Now()
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		return fmt.Errorf("failed to start containerd task %q: %w", id, err)
 	}
-	if _, err := ctr.SetLabels(ctx, map[string]string{LabelStartedAt: formatTime(time.Now())}); err != nil {
+	if _, err := ctr.SetLabels(ctx, map[string]string{LabelStartedAt: formatTime(startedAt)}); err != nil {
 		return fmt.Errorf("record start time: %w", err)
 	}
 	return nil
