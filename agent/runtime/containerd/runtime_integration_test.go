@@ -18,14 +18,17 @@ import (
 func TestIntegrationContainerIO(t *testing.T) {
 	h := newHarness(t)
 	img := h.importImage(t, "busybox:1.36")
+	nginx := h.importImage(t, "nginx:1.29") // ENTRYPOINT ["/docker-entrypoint.sh"], CMD ["nginx", ...]
 	pod := testPod("io")
 	sb := h.sandbox(t, pod)
 	tests := []struct {
 		name     string
+		img      *runtime.Image
 		spec     corev1.Container
 		psc      *corev1.PodSecurityContext
 		wantLog  string
 		wantExit int32
+		exact    bool // the whole log, not a part
 	}{
 		{
 			name:    "command and args with expansion",
@@ -37,6 +40,19 @@ func TestIntegrationContainerIO(t *testing.T) {
 			name:    "args replace CMD",
 			spec:    corev1.Container{Args: []string{"echo", "args-only"}},
 			wantLog: "args-only\n",
+		},
+		{
+			name:    "args after the image's ENTRYPOINT",
+			img:     &nginx,
+			spec:    corev1.Container{Args: []string{"echo", "after-entrypoint"}},
+			wantLog: "/docker-entrypoint.sh: podboot busybox stand-in for nginx\nafter-entrypoint\n",
+		},
+		{
+			name:    "command replaces ENTRYPOINT and drops CMD",
+			img:     &nginx,
+			spec:    corev1.Container{Command: []string{"echo", "only-command"}},
+			wantLog: "only-command\n",
+			exact:   true,
 		},
 		{
 			name:    "env over image env, HOSTNAME",
@@ -81,14 +97,18 @@ func TestIntegrationContainerIO(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.spec.Name = "c" + string(rune('a'+i))
-			cfg := h.containerConfig(pod, sb, img, tt.spec)
+			image := img
+			if tt.img != nil {
+				image = *tt.img
+			}
+			cfg := h.containerConfig(pod, sb, image, tt.spec)
 			cfg.PodSecurityContext = tt.psc
 			st := h.start(t, cfg)
 			got := h.waitExited(t, st.ID)
 			if got.ExitCode != tt.wantExit {
 				t.Errorf("exit code %d, want %d (log: %q)", got.ExitCode, tt.wantExit, readLog(t, cfg))
 			}
-			if log := readLog(t, cfg); !strings.Contains(log, tt.wantLog) {
+			if log := readLog(t, cfg); !strings.Contains(log, tt.wantLog) || tt.exact && log != tt.wantLog {
 				t.Errorf("log = %q, want it to contain %q", log, tt.wantLog)
 			}
 			if got.StartedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {
