@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -119,7 +120,7 @@ func (r *Runtime) reattach(ctx context.Context, ctr containerd.Container) error 
 		return fmt.Errorf("re-attach logs of container %q: no %s label", ctr.ID(), LabelLogPath)
 	}
 	var dio *cio.DirectIO
-	_, err = ctr.Task(ctx, func(fifos *cio.FIFOSet) (cio.IO, error) {
+	task, err := ctr.Task(ctx, func(fifos *cio.FIFOSet) (cio.IO, error) {
 		d, err := r.openFIFOs(fifos)
 		if err != nil {
 			return nil, err
@@ -133,12 +134,42 @@ func (r *Runtime) reattach(ctx context.Context, ctr containerd.Container) error 
 	if dio == nil {
 		return fmt.Errorf("re-attach logs of container %q: the task has no FIFOs", ctr.ID())
 	}
-	if _, err := r.startCopier(ctr.ID(), dio, path); err != nil {
+	c, err := r.startCopier(ctr.ID(), dio, path)
+	if err != nil {
 		_ = dio.Close()
 		return fmt.Errorf("re-attach logs of container %q: %w", ctr.ID(), err)
 	}
+	// A task that exits before the FIFOs were opened again leaves nothing
+	// to wait for: its streams never end. Detach once it has exited and
+	// its output had time to drain.
+	exited, err := task.Wait(r.ctx)
+	if err != nil {
+		return fmt.Errorf("re-attach logs of container %q: %w", ctr.ID(), err)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-exited:
+		case <-c.done:
+			return
+		case <-r.ctx.Done():
+			return
+		}
+		select {
+		case <-c.done:
+		case <-time.After(drainTimeout):
+			c.io.Cancel()
+			_ = c.io.Close()
+		case <-r.ctx.Done():
+		}
+	}()
 	return nil
 }
+
+// drainTimeout is how long a re-attached copier may take to read what a
+// task wrote before it exited.
+const drainTimeout = 2 * time.Second
 
 func removeAll(p string) error {
 	if err := os.RemoveAll(p); err != nil {

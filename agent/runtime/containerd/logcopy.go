@@ -104,20 +104,13 @@ func (r *Runtime) dropCopier(id string) {
 	}
 }
 
-// hasCopier says whether a copier is attached to the container.
+// hasCopier says whether this Runtime attached a copier to the container
+// (it stays known after the task's streams ended, until removal), so that
+// a task seen running just before it exits is not attached twice.
 func (r *Runtime) hasCopier(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.copiers[id]
-	if c == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
+	return r.copiers[id] != nil
 }
 
 // waitCopier waits until the container's streams have been copied to its
