@@ -83,6 +83,16 @@ func TestIntegrationContainerIO(t *testing.T) {
 			wantExit: 1,
 		},
 		{
+			name:    "unprivileged: no host devices",
+			spec:    corev1.Container{Command: []string{"sh", "-c", "[ -e /dev/kmsg ] || echo no-host-devices"}},
+			wantLog: "no-host-devices\n",
+		},
+		{
+			name:    "privileged: host devices and all capabilities",
+			spec:    corev1.Container{Command: []string{"sh", "-c", "[ -e /dev/kmsg ] && echo host-devices; grep CapEff /proc/self/status"}, SecurityContext: &corev1.SecurityContext{Privileged: boolp(true)}},
+			wantLog: "host-devices\nCapEff:\t000001ff",
+		},
+		{
 			name:     "exit code",
 			spec:     corev1.Container{Command: []string{"sh", "-c", "echo err >&2; exit 3"}},
 			wantLog:  "err\n",
