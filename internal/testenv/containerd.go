@@ -91,9 +91,6 @@ func Containerd(t testing.TB) *Env {
 	if err := env.Layout.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	if err := fixConfigVersion(env.Layout); err != nil {
-		t.Fatal(err)
-	}
 	logPath := filepath.Join(dir, "containerd.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -311,20 +308,4 @@ func tail(path string) string {
 		b = b[len(b)-4000:]
 	}
 	return "containerd log:\n" + string(b)
-}
-
-// fixConfigVersion works around a config that says version 4 but sets the
-// socket addresses in the top-level [grpc] and [ttrpc] tables: containerd
-// 2.4 reads those only from configs of version 3 or less (and migrates
-// them), so such a daemon would listen on /run/containerd instead.
-func fixConfigVersion(l cdlayout.Layout) error {
-	cfg := l.Config()
-	if !strings.HasPrefix(cfg, "version = 4\n") || !strings.Contains(cfg, "\n[grpc]\n") {
-		return nil
-	}
-	cfg = "version = 3\n" + strings.TrimPrefix(cfg, "version = 4\n")
-	if err := os.WriteFile(l.ConfigFile(), []byte(cfg), 0o644); err != nil {
-		return fmt.Errorf("write containerd config %q: %w", l.ConfigFile(), err)
-	}
-	return nil
 }
