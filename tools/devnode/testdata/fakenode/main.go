@@ -1,7 +1,7 @@
 // Command fakenode stands in for containerd and podagent in devnode's
 // tests, by the name it is run as:
 //
-//   - containerd --config FILE: listens on the [grpc] address of FILE until
+//   - containerd --config FILE: listens on the gRPC server plugin's address of FILE until
 //     SIGTERM.
 //   - podagent --flash F --state S --containerd SOCK --listen ADDR ...:
 //     checks that SOCK answers, writes its arguments to S/agent.args,
@@ -79,13 +79,13 @@ func grpcAddress(config string) (string, error) {
 	for s.Scan() {
 		line := strings.TrimSpace(s.Text())
 		if strings.HasPrefix(line, "[") {
-			inGRPC = line == "[grpc]"
+			inGRPC = line == `[plugins."io.containerd.server.v1.grpc"]`
 		}
 		if v, ok := strings.CutPrefix(line, "address = "); ok && inGRPC {
 			return strings.Trim(v, `"`), nil
 		}
 	}
-	return "", fmt.Errorf("no [grpc] address in %s", config)
+	return "", fmt.Errorf("no gRPC server address in %s", config)
 }
 
 func podagent(args []string) error {
