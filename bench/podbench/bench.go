@@ -19,10 +19,10 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Devnode, Mkimage string // binaries
-	Busybox, Arch    string // for mkimage
-	Work             string // scratch directory: flash, state, logs
-	Listen           string // the agent's API address, host:port on loopback
+	Devnode, Mkimage, Runc string // binaries; Runc cleans up after a failed power-off
+	Busybox, Arch          string // for mkimage
+	Work                   string // scratch directory: flash, state, logs
+	Listen                 string // the agent's API address, host:port on loopback
 
 	Sequential int   // pods started one at a time
 	Burst      int   // pods started at once
@@ -30,6 +30,9 @@ type Config struct {
 	CPUWindow  time.Duration
 	Settle     time.Duration // wait before each memory figure, for start-up garbage to be collected
 	PodTimeout time.Duration // for one pod to run, or a round's pods to go
+	// PowerOffTimeout bounds devnode's graceful power-off before its
+	// leftovers are swept away.
+	PowerOffTimeout time.Duration
 
 	Podboot bool
 	Podman  *Podman // nil: no podman rounds
@@ -137,10 +140,21 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 	}
 	node := Node{Proc: proc, StateDir: state, DevnodePID: d.PID()}
 	defer func() {
-		c.Log.Info("powering devnode off")
-		stopErr := d.Stop(2 * time.Minute)
-		if procs, perr := node.Processes(); perr == nil && len(procs) > 0 {
-			stopErr = errors.Join(stopErr, fmt.Errorf("devnode left processes behind: %v", procs))
+		// devnode bounds its own power-off (the agent's 5 minutes to stop
+		// pods, and a margin); a run that already failed has likely left
+		// the agent stuck, so it gets less before the sweep.
+		grace := c.PowerOffTimeout
+		if err != nil {
+			grace = min(grace, time.Minute)
+		}
+		c.Log.Info("powering devnode off", "timeout", grace)
+		stopErr := d.Stop(grace)
+		if procs, perr := node.Processes(); stopErr != nil || perr != nil || len(procs) > 0 {
+			did, sweepErr := node.Sweep(c.Runc)
+			stopErr = errors.Join(stopErr, perr, sweepErr)
+			if did != "" {
+				stopErr = errors.Join(stopErr, fmt.Errorf("devnode left things behind, swept: %s", did))
+			}
 		}
 		err = errors.Join(err, stopErr)
 	}()

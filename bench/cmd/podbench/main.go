@@ -49,6 +49,7 @@ func main() {
 	flag.DurationVar(&o.cfg.CPUWindow, "cpu-window", time.Minute, "how long to measure the agent's CPU with the one-at-a-time round's pods idle (0: not at all)")
 	flag.DurationVar(&o.cfg.Settle, "settle", 5*time.Second, "wait before each memory and CPU figure")
 	flag.DurationVar(&o.cfg.PodTimeout, "pod-timeout", time.Minute, "longest wait for a pod to run or a round's pods to go")
+	flag.DurationVar(&o.cfg.PowerOffTimeout, "power-off-timeout", 6*time.Minute, "longest wait for devnode's graceful power-off before its leftovers are swept")
 	flag.BoolVar(&o.cfg.Podboot, "podboot", true, "run podboot's rounds")
 	flag.BoolVar(&o.podman, "podman", true, "run podman kube play's rounds")
 	flag.StringVar(&o.podmanBin, "podman-bin", "podman", "podman binary")
@@ -72,7 +73,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("resolve -bin %q: %w", o.bin, err)
 	}
-	cfg.Devnode, cfg.Mkimage = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage")
+	cfg.Devnode, cfg.Mkimage, cfg.Runc = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage"), filepath.Join(bin, "runc")
 	for _, field := range strings.Split(o.memoryAt, ",") {
 		if field = strings.TrimSpace(field); field == "" {
 			continue
