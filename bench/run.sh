@@ -44,4 +44,4 @@ fi
 
 mkdir -p out
 go build -o out/podbench ./bench/cmd/podbench
-exec out/podbench -bin bin -report out/bench-results.md "${podman_flag[@]}" "$@"
+exec out/podbench -bin bin -report out/bench-results.md -json out/bench-results.json "${podman_flag[@]}" "$@"

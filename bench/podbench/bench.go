@@ -70,12 +70,25 @@ type Results struct {
 	CPUWindow                time.Duration
 	CPUPods                  int
 	Notes                    []string
+	// Samples are the raw latencies in milliseconds, in the order the pods
+	// were started, by round: "podboot-seq", "podboot-burst", "podman-seq",
+	// "podman-burst".
+	Samples map[string][]float64
+}
+
+func (r *Results) record(round string, lat []time.Duration) Summary {
+	ms := make([]float64, len(lat))
+	for i, d := range lat {
+		ms[i] = float64(d.Microseconds()) / 1000
+	}
+	r.Samples[round] = ms
+	return Summarize(lat)
 }
 
 // Run runs the rounds Config asks for. It always stops the devnode and
 // removes the podman pods it made, also when a round fails or ctx ends.
 func Run(ctx context.Context, c Config) (*Results, error) {
-	res := &Results{Started: time.Now(), Sequential: c.Sequential, Burst: c.Burst, Memory: map[int]Memory{}, AgentCPU: -1}
+	res := &Results{Started: time.Now(), Sequential: c.Sequential, Burst: c.Burst, Memory: map[int]Memory{}, AgentCPU: -1, Samples: map[string][]float64{}}
 	// The node's processes are told apart by the absolute paths they name.
 	work, err := filepath.Abs(c.Work)
 	if err != nil {
@@ -182,7 +195,7 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 	}
 	seq := c.pods("seq", c.Sequential)
 	lat, err := b.sequential(ctx, seq, res)
-	res.PodbootSeq = Summarize(lat)
+	res.PodbootSeq = res.record("podboot-seq", lat)
 	if err != nil {
 		return err
 	}
@@ -195,7 +208,7 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 		return err
 	}
 	lat, err = b.burst(ctx, c.pods("burst", c.Burst))
-	res.PodbootBurst = Summarize(lat)
+	res.PodbootBurst = res.record("podboot-burst", lat)
 	if err != nil {
 		return err
 	}
@@ -333,7 +346,7 @@ func (b podbootBench) measureMemory(ctx context.Context, pods int, res *Results)
 		return fmt.Errorf("podboot: %w", err)
 	}
 	res.Memory[pods] = m
-	b.c.Log.Info("podboot: memory", "pods", pods, "podagent_mb", mb(m.Agent), "containerd_mb", mb(m.Containerd), "shims_mb", mb(m.Shims), "shims", m.ShimCount, "total_mb", mb(m.Total()))
+	b.c.Log.Info("podboot: memory", "pods", pods, "podagent_mb", mb(m.Agent), "containerd_mb", mb(m.Containerd), "shims_mb", mb(m.Shims), "shims", m.ShimCount, "total_mb", mb(m.Total()), "podagent_threads", m.AgentThreads)
 	return nil
 }
 
@@ -444,7 +457,7 @@ func (c Config) runPodman(ctx context.Context, archive string, res *Results) (er
 	for i, path := range paths {
 		took, err := p.Play(ctx, path)
 		if err != nil {
-			res.PodmanSeq = Summarize(lat)
+			res.PodmanSeq = res.record("podman-seq", lat)
 			return err
 		}
 		if err := check(seq[i : i+1]); err != nil {
@@ -452,7 +465,7 @@ func (c Config) runPodman(ctx context.Context, archive string, res *Results) (er
 		}
 		lat = append(lat, took)
 	}
-	res.PodmanSeq = Summarize(lat)
+	res.PodmanSeq = res.record("podman-seq", lat)
 	c.Log.Info("podman: started pods one at a time", "summary", res.PodmanSeq)
 	if err := p.RemovePods(ctx, podPrefix); err != nil {
 		return err
@@ -475,7 +488,7 @@ func (c Config) runPodman(ctx context.Context, archive string, res *Results) (er
 	if err := check(burst); err != nil {
 		return err
 	}
-	res.PodmanBurst = Summarize(lat)
+	res.PodmanBurst = res.record("podman-burst", lat)
 	c.Log.Info("podman: started pods at once", "summary", res.PodmanBurst)
 	return p.RemovePods(ctx, podPrefix)
 }

@@ -130,6 +130,9 @@ func descends(parents map[int]int, pid, ancestor int) bool {
 type Memory struct {
 	Agent, Containerd, Shims uint64
 	ShimCount                int
+	// AgentThreads is the agent's OS thread count: a thread blocked per
+	// stream or per pod shows up here before it shows in memory.
+	AgentThreads int
 }
 
 // Total is the whole stack.
@@ -160,6 +163,9 @@ func (n Node) Memory() (Memory, error) {
 		case RoleAgent:
 			m.Agent += rollup.Pss
 			agents++
+			if stat, err := proc.Stat(); err == nil {
+				m.AgentThreads = stat.NumThreads
+			}
 		case RoleContainerd:
 			m.Containerd += rollup.Pss
 			daemons++

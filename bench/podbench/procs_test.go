@@ -68,7 +68,7 @@ func TestNodeMemory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Memory: %v", err)
 	}
-	want := Memory{Agent: 20000 << 10, Containerd: 40000 << 10, Shims: 11000 << 10, ShimCount: 2}
+	want := Memory{Agent: 20000 << 10, Containerd: 40000 << 10, Shims: 11000 << 10, ShimCount: 2, AgentThreads: 8}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Memory (-want +got):\n%s", diff)
 	}

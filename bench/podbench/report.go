@@ -39,7 +39,7 @@ func (r *Results) WriteMarkdown(w io.Writer, m Machine) {
 	row(fmt.Sprintf("at once (%d pods)", r.Burst), r.PodbootBurst, r.PodmanBurst)
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| running pods | podagent PSS | containerd PSS | shims PSS (count) | whole stack PSS | target |")
+	fmt.Fprintln(w, "| running pods | podagent PSS (threads) | containerd PSS | shims PSS (count) | whole stack PSS | target |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
 	counts := make([]int, 0, len(r.Memory))
 	for n := range r.Memory {
@@ -55,7 +55,7 @@ func (r *Results) WriteMarkdown(w io.Writer, m Machine) {
 		if n == stackTargetPodCount {
 			target += fmt.Sprintf("; stack < %.0f MB: %s", TargetStackPSS10/1e6, yes(mem.Total() < TargetStackPSS10))
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s (%d) | %s | %s |\n", n, mib(mem.Agent), mib(mem.Containerd), mib(mem.Shims), mem.ShimCount, mib(mem.Total()), target)
+		fmt.Fprintf(w, "| %d | %s (%d) | %s | %s (%d) | %s | %s |\n", n, mib(mem.Agent), mem.AgentThreads, mib(mem.Containerd), mib(mem.Shims), mem.ShimCount, mib(mem.Total()), target)
 	}
 	fmt.Fprintln(w)
 

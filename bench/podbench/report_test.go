@@ -24,7 +24,7 @@ func TestWriteMarkdown(t *testing.T) {
 		PodmanBurst:  Summary{N: 20, P50: ms(2900), P99: ms(4100), Max: ms(4100)},
 		Memory: map[int]Memory{
 			0:  {Agent: 18_500_000, Containerd: 30_000_000},
-			10: {Agent: 21_000_000, Containerd: 33_000_000, Shims: 40_000_000, ShimCount: 10},
+			10: {Agent: 21_000_000, Containerd: 33_000_000, Shims: 40_000_000, ShimCount: 10, AgentThreads: 9},
 			50: {Agent: 26_000_000, Containerd: 38_000_000, Shims: 190_000_000, ShimCount: 50},
 		},
 		AgentCPU:  0.42,

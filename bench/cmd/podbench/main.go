@@ -7,6 +7,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,6 +29,7 @@ import (
 
 type options struct {
 	bin, work, listen, report string
+	jsonOut                   string
 	keep                      bool
 	memoryAt                  string
 	podman                    bool
@@ -41,6 +44,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (devnode.log, manifests)")
 	flag.StringVar(&o.listen, "listen", "", "the agent's API address (default: a free port on 127.0.0.1)")
 	flag.StringVar(&o.report, "report", "", "also write the results as markdown to this file")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results, raw latencies included, as JSON to this file")
 	flag.StringVar(&o.cfg.Busybox, "busybox", "/bin/busybox", "static busybox for the image")
 	flag.StringVar(&o.cfg.Arch, "arch", runtime.GOARCH, "image architecture")
 	flag.IntVar(&o.cfg.Sequential, "seq", 50, "pods started one at a time")
@@ -114,7 +118,16 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	os.Stdout.Write(md.Bytes())
 	if o.report != "" {
 		if err := os.WriteFile(o.report, md.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
+			return errors.Join(runErr, fmt.Errorf("write report: %w", err))
+		}
+	}
+	if o.jsonOut != "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return errors.Join(runErr, fmt.Errorf("encode results: %w", err))
+		}
+		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
+			return errors.Join(runErr, fmt.Errorf("write results: %w", err))
 		}
 	}
 	return runErr
