@@ -70,10 +70,27 @@ type Results struct {
 	CPUWindow                time.Duration
 	CPUPods                  int
 	Notes                    []string
+	// Seen are, for podboot's rounds, the latencies from the manifest's
+	// rename to the pod's first appearance in the API (the manifest
+	// watcher's share of the latency), in milliseconds, by round.
+	Seen map[string][]float64
 	// Samples are the raw latencies in milliseconds, in the order the pods
 	// were started, by round: "podboot-seq", "podboot-burst", "podman-seq",
 	// "podman-burst".
 	Samples map[string][]float64
+}
+
+func (r *Results) addSplit(round string, d time.Duration) {
+	r.Seen[round] = append(r.Seen[round], float64(d.Microseconds())/1000)
+}
+
+// SeenSummary summarizes Seen of a round.
+func (r *Results) SeenSummary(round string) Summary {
+	lat := make([]time.Duration, len(r.Seen[round]))
+	for i, ms := range r.Seen[round] {
+		lat[i] = time.Duration(ms * float64(time.Millisecond))
+	}
+	return Summarize(lat)
 }
 
 func (r *Results) record(round string, lat []time.Duration) Summary {
@@ -88,7 +105,7 @@ func (r *Results) record(round string, lat []time.Duration) Summary {
 // Run runs the rounds Config asks for. It always stops the devnode and
 // removes the podman pods it made, also when a round fails or ctx ends.
 func Run(ctx context.Context, c Config) (*Results, error) {
-	res := &Results{Started: time.Now(), Sequential: c.Sequential, Burst: c.Burst, Memory: map[int]Memory{}, AgentCPU: -1, Samples: map[string][]float64{}}
+	res := &Results{Started: time.Now(), Sequential: c.Sequential, Burst: c.Burst, Memory: map[int]Memory{}, AgentCPU: -1, Samples: map[string][]float64{}, Seen: map[string][]float64{}}
 	// The node's processes are told apart by the absolute paths they name.
 	work, err := filepath.Abs(c.Work)
 	if err != nil {
@@ -207,7 +224,7 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 	if err := b.remove(ctx, seq); err != nil {
 		return err
 	}
-	lat, err = b.burst(ctx, c.pods("burst", c.Burst))
+	lat, err = b.burst(ctx, c.pods("burst", c.Burst), res)
 	res.PodbootBurst = res.record("podboot-burst", lat)
 	if err != nil {
 		return err
@@ -260,7 +277,10 @@ func (b podbootBench) sequential(ctx context.Context, specs []PodSpec, res *Resu
 		if err != nil {
 			return lat, fmt.Errorf("podboot: %w", err)
 		}
-		lat = append(lat, at.Sub(t0))
+		lat = append(lat, at.Running.Sub(t0))
+		if res != nil {
+			res.addSplit("podboot-seq", at.Seen.Sub(t0))
+		}
 		if res != nil && slices.Contains(b.c.MemoryAt, i+1) {
 			if err := b.measureMemory(ctx, i+1, res); err != nil {
 				return lat, err
@@ -273,7 +293,7 @@ func (b podbootBench) sequential(ctx context.Context, specs []PodSpec, res *Resu
 	return lat, nil
 }
 
-func (b podbootBench) burst(ctx context.Context, specs []PodSpec) ([]time.Duration, error) {
+func (b podbootBench) burst(ctx context.Context, specs []PodSpec, res *Results) ([]time.Duration, error) {
 	staged := make([]Staged, 0, len(specs))
 	defer func() {
 		for _, s := range staged {
@@ -302,7 +322,8 @@ func (b podbootBench) burst(ctx context.Context, specs []PodSpec) ([]time.Durati
 		if err != nil {
 			return lat, fmt.Errorf("podboot: %w", err)
 		}
-		lat = append(lat, at.Sub(t0[i]))
+		lat = append(lat, at.Running.Sub(t0[i]))
+		res.addSplit("podboot-burst", at.Seen.Sub(t0[i]))
 	}
 	b.c.Log.Info("podboot: started pods at once", "summary", Summarize(lat))
 	return lat, nil

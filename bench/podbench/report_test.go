@@ -31,6 +31,7 @@ func TestWriteMarkdown(t *testing.T) {
 		CPUWindow: time.Minute,
 		CPUPods:   50,
 		Notes:     []string{"podboot: the API watch was reopened 1 times"},
+		Seen:      map[string][]float64{"podboot-seq": {640, 650, 660}, "podboot-burst": {700}},
 	}
 	partial := &Results{
 		Started:    time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC),

@@ -31,7 +31,14 @@ type Tracker struct {
 
 type trackedPod struct {
 	uid       string
+	seenAt    time.Time // first event or list that had the pod
 	runningAt time.Time // zero until every container ran
+}
+
+// PodTimes are when the tracker first saw a pod, and first saw it with all
+// its containers running.
+type PodTimes struct {
+	Seen, Running time.Time
 }
 
 // watchEvent is a metav1.WatchEvent whose object is decoded later, by type.
@@ -188,7 +195,7 @@ func (t *Tracker) consume(body io.Reader) error {
 func (t *Tracker) updateLocked(pod *corev1.Pod, now time.Time) {
 	old, ok := t.pods[pod.Name]
 	if !ok || old.uid != string(pod.UID) {
-		old = trackedPod{uid: string(pod.UID)}
+		old = trackedPod{uid: string(pod.UID), seenAt: now}
 	}
 	if old.runningAt.IsZero() && AllRunning(pod) {
 		old.runningAt = now
@@ -222,15 +229,16 @@ func AllRunning(pod *corev1.Pod) bool {
 }
 
 // WaitRunning waits until the pod named name has been seen with all its
-// containers running and returns when that was first seen.
-func (t *Tracker) WaitRunning(ctx context.Context, name string) (time.Time, error) {
+// containers running and returns when the pod was first seen, and first
+// seen running.
+func (t *Tracker) WaitRunning(ctx context.Context, name string) (PodTimes, error) {
 	for {
 		t.mu.Lock()
 		p, ok := t.pods[name]
 		changed := t.changed
 		t.mu.Unlock()
 		if ok && !p.runningAt.IsZero() {
-			return p.runningAt, nil
+			return PodTimes{Seen: p.seenAt, Running: p.runningAt}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -238,7 +246,7 @@ func (t *Tracker) WaitRunning(ctx context.Context, name string) (time.Time, erro
 			if ok {
 				state = "seen, not all containers running"
 			}
-			return time.Time{}, fmt.Errorf("wait for pod %q to run: %s: %w", name, state, context.Cause(ctx))
+			return PodTimes{}, fmt.Errorf("wait for pod %q to run: %s: %w", name, state, context.Cause(ctx))
 		case <-changed:
 		}
 	}

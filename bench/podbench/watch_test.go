@@ -122,12 +122,15 @@ func TestTracker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WaitRunning(a): %v", err)
 	}
-	if at.Before(beforeRunning) {
-		t.Errorf("pod a seen running at %v, before its containers all ran (%v)", at, beforeRunning)
+	if at.Running.Before(beforeRunning) {
+		t.Errorf("pod a seen running at %v, before its containers all ran (%v)", at.Running, beforeRunning)
+	}
+	if at.Seen.IsZero() || !at.Seen.Before(beforeRunning) {
+		t.Errorf("pod a first seen at %v, want before its containers all ran (%v)", at.Seen, beforeRunning)
 	}
 	// A later status change does not move the first instant.
 	api.events <- event("MODIFIED", pod("a", "u1", true, true))
-	if again, _ := tr.WaitRunning(ctx, "a"); !again.Equal(at) {
+	if again, _ := tr.WaitRunning(ctx, "a"); again != at {
 		t.Errorf("WaitRunning(a) moved from %v to %v", at, again)
 	}
 
