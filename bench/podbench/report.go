@@ -39,7 +39,7 @@ func (r *Results) WriteMarkdown(w io.Writer, m Machine) {
 	row(fmt.Sprintf("at once (%d pods)", r.Burst), r.PodbootBurst, r.PodmanBurst)
 	fmt.Fprintln(w)
 	if seq, burst := r.SeenSummary("podboot-seq"), r.SeenSummary("podboot-burst"); seq.N+burst.N > 0 {
-		fmt.Fprintf(w, "Of podboot's latency, manifest renamed → pod first in the API: p50 %s one at a time, %s at once.\n\n", cell(seq, seq.P50), cell(burst, burst.P50))
+		fmt.Fprintf(w, "podboot, manifest renamed → pod first listed by the API (in any phase): p50 %s one at a time, %s at once.\n\n", cell(seq, seq.P50), cell(burst, burst.P50))
 	}
 
 	fmt.Fprintln(w, "| running pods | podagent PSS (threads) | containerd PSS | shims PSS (count) | whole stack PSS | target |")

@@ -116,6 +116,7 @@ func TestTracker(t *testing.T) {
 
 	api.events <- event("ADDED", pod("a", "u1", false, false))
 	api.events <- event("MODIFIED", pod("a", "u1", true, false))
+	waitSeen(t, tr, "a")
 	beforeRunning := time.Now()
 	api.events <- event("MODIFIED", pod("a", "u1", true, true))
 	at, err := tr.WaitRunning(ctx, "a")
@@ -171,6 +172,27 @@ func TestTracker(t *testing.T) {
 	defer api.mu.Unlock()
 	if diff := cmp.Diff([]string{"7", "42"}, api.watchRVs); diff != "" {
 		t.Errorf("watch resourceVersions (-want +got):\n%s", diff)
+	}
+}
+
+// waitSeen waits until the tracker has applied an event for the pod: a
+// send on fakeAPI.events returns before the tracker has read it.
+func waitSeen(t *testing.T, tr *Tracker, name string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		tr.mu.Lock()
+		_, ok := tr.pods[name]
+		changed := tr.changed
+		tr.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("pod %q never seen", name)
+		}
 	}
 }
 
