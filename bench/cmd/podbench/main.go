@@ -78,15 +78,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("resolve -bin %q: %w", o.bin, err)
 	}
 	cfg.Devnode, cfg.Mkimage, cfg.Runc = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage"), filepath.Join(bin, "runc")
-	for _, field := range strings.Split(o.memoryAt, ",") {
-		if field = strings.TrimSpace(field); field == "" {
-			continue
-		}
-		n, err := strconv.Atoi(field)
-		if err != nil || n < 0 || n > cfg.Sequential {
-			return fmt.Errorf("-memory-at %q: %q is not a pod count from 0 to -seq (%d)", o.memoryAt, field, cfg.Sequential)
-		}
-		cfg.MemoryAt = append(cfg.MemoryAt, n)
+	if cfg.MemoryAt, err = parseCounts(o.memoryAt, cfg.Sequential); err != nil {
+		return err
 	}
 	if o.podman {
 		rt := o.runtime
@@ -153,4 +146,20 @@ func machine() podbench.Machine {
 		m.OS = "Debian " + strings.TrimSpace(string(v))
 	}
 	return m
+}
+
+// parseCounts reads -memory-at: comma-separated pod counts from 0 to most.
+func parseCounts(list string, most int) ([]int, error) {
+	var counts []int
+	for _, field := range strings.Split(list, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		n, err := strconv.Atoi(field)
+		if err != nil || n < 0 || n > most {
+			return nil, fmt.Errorf("-memory-at %q: %q is not a pod count from 0 to -seq (%d)", list, field, most)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }
