@@ -13,6 +13,10 @@ import (
 	"github.com/prometheus/procfs"
 )
 
+// runPodboot boots a devnode on the flash and runs podboot's rounds: warm-up,
+// memory at 0 pods, pods one at a time (memory on the way, then CPU with all
+// of them idle), pods at once. The node is powered off, and swept if need
+// be, whatever happens.
 func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err error) {
 	state, err := filepath.Abs(filepath.Join(c.Work, "state"))
 	if err != nil {

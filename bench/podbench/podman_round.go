@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// runPodman runs the same rounds through podman kube play: warm-up, pods one
+// at a time, pods at once (concurrent kube plays), each pod checked to run.
+// The benchmark's podman pods are removed whatever happens.
 func (c Config) runPodman(ctx context.Context, archive string, res *Results) (err error) {
 	p := *c.Podman
 	if _, err := exec.LookPath(p.Bin); err != nil {
