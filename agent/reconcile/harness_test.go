@@ -46,6 +46,10 @@ type publisher struct {
 	mu      sync.Mutex
 	pods    map[types.UID]*corev1.Pod
 	removed []types.UID
+	// history has every published version, in order.
+	history []*corev1.Pod
+	// onPublish, when set, runs on every publish (before it is stored).
+	onPublish func(pod *corev1.Pod)
 }
 
 func (p *publisher) PublishPod(pod *corev1.Pod) {
@@ -54,7 +58,11 @@ func (p *publisher) PublishPod(pod *corev1.Pod) {
 	if p.pods == nil {
 		p.pods = map[types.UID]*corev1.Pod{}
 	}
+	if p.onPublish != nil {
+		p.onPublish(pod)
+	}
 	p.pods[pod.UID] = pod
+	p.history = append(p.history, pod)
 }
 
 func (p *publisher) RemovePod(namespace, name string, uid types.UID) {

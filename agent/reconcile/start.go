@@ -13,8 +13,8 @@ import (
 
 // start starts one container (kubelet's start closure and startContainer):
 // record the restart in the crash-loop backoff, ensure the image, create
-// and start.
-func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.Sandbox, s Start) {
+// and start. It returns the new instance, if one was created.
+func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.Sandbox, s Start) (runtime.ContainerStatus, bool) {
 	c := s.Container
 	ev := w.m.cfg.Events
 	field := fieldPath(c.Name, s.Init)
@@ -23,7 +23,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 	}
 	img, ok := w.ensureImage(ctx, pod, c, field)
 	if !ok {
-		return
+		return runtime.ContainerStatus{}, false
 	}
 	cfg := runtime.ContainerConfig{
 		Pod:                    w.ref,
@@ -47,9 +47,10 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		w.setWaiting(c.Name, reason, err.Error())
 		w.m.cfg.Log.Warn("start container", "pod", w.ref.String(), "container", c.Name, "err", err)
-		return
+		return st, st.ID != ""
 	}
 	delete(w.waiting, c.Name)
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	return st, true
 }

@@ -58,7 +58,10 @@ func (w *worker) sync(ctx context.Context) bool {
 		return true
 	}
 
-	w.execute(ctx, pod, snap, a)
+	// Publish what is known before any slow step (kubelet shows a new pod
+	// Pending/ContainerCreating at once), then after each step.
+	w.publish(pod, snap, false)
+	w.execute(ctx, pod, &snap, a)
 	// Relist only when something was done: an idle pod costs one list.
 	if a.CreateSandbox || len(a.Kill)+len(a.Remove)+len(a.Start) > 0 {
 		if snap2, err := w.observe(ctx); err == nil {
@@ -85,7 +88,8 @@ func (w *worker) observe(ctx context.Context) (podSnapshot, error) {
 }
 
 // execute carries out the actions of a pod that should run.
-func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap podSnapshot, a Actions) {
+// Each step that changes what the pod shows updates snap and republishes.
+func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot, a Actions) {
 	log := w.m.cfg.Log.With("pod", w.ref.String())
 	rt := w.m.cfg.Runtime
 	if len(a.Kill) > 0 {
@@ -106,6 +110,8 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap podSnapshot,
 			return
 		}
 		sandbox = &sb
+		snap.sandbox = &sb
+		w.publish(pod, *snap, false)
 	}
 	if sandbox == nil {
 		return
@@ -116,7 +122,10 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap podSnapshot,
 		w.setWaiting(b.Container.Name, "CrashLoopBackOff", b.Message)
 	}
 	for _, s := range a.Start {
-		w.start(ctx, pod, *sandbox, s)
+		if st, ok := w.start(ctx, pod, *sandbox, s); ok {
+			snap.containers = append(snap.containers, st)
+		}
+		w.publish(pod, *snap, false)
 	}
 }
 
