@@ -167,10 +167,6 @@ func (r *Runtime) reattach(ctx context.Context, ctr containerd.Container) error 
 	return nil
 }
 
-// drainTimeout is how long a re-attached copier may take to read what a
-// task wrote before it exited.
-const drainTimeout = 2 * time.Second
-
 func removeAll(p string) error {
 	if err := os.RemoveAll(p); err != nil {
 		return fmt.Errorf("remove %q: %w", p, err)

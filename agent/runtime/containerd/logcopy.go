@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 
@@ -85,12 +86,23 @@ func (r *Runtime) startCopier(id string, dio *cio.DirectIO, path string) (*logCo
 	return c, nil
 }
 
-// detach closes the copier's ends of the FIFOs and waits for the log to be
-// closed. The task's ends stay open.
+// drainTimeout bounds every wait on a copier: how long it may take to copy
+// what a task wrote before it exited, and to finish once its FIFOs are
+// closed. A FIFO whose write end something still holds (or that the shim
+// never opened) never ends on its own.
+const drainTimeout = 2 * time.Second
+
+// detach closes the copier's ends of the FIFOs and waits, at most
+// drainTimeout, for the log to be closed. The task's ends stay open.
 func (c *logCopier) detach() {
 	c.io.Cancel()
 	_ = c.io.Close()
-	<-c.done
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+	}
 }
 
 // dropCopier detaches and forgets the container's copier, if any.
@@ -113,8 +125,10 @@ func (r *Runtime) hasCopier(id string) bool {
 	return r.copiers[id] != nil
 }
 
-// waitCopier waits until the container's streams have been copied to its
-// log (after the task exited), or ctx ends.
+// waitCopier is called once the task has exited: it lets the copier drain
+// the container's streams into its log for at most drainTimeout (or until
+// ctx ends), then closes the FIFOs and drops the copier if it has not
+// finished by then.
 func (r *Runtime) waitCopier(ctx context.Context, id string) {
 	r.mu.Lock()
 	c := r.copiers[id]
@@ -122,8 +136,19 @@ func (r *Runtime) waitCopier(ctx context.Context, id string) {
 	if c == nil {
 		return
 	}
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
 	select {
 	case <-c.done:
+		return
+	case <-timer.C:
+		r.log.Warn("container log streams did not end after its exit; closing them", "container", id, "after", drainTimeout)
 	case <-ctx.Done():
 	}
+	r.mu.Lock()
+	if r.copiers[id] == c {
+		delete(r.copiers, id)
+	}
+	r.mu.Unlock()
+	c.detach()
 }
