@@ -122,3 +122,14 @@ func (r *Runtime) Close() error {
 func (r *Runtime) withNamespace(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
 }
+
+// Version returns the containerd daemon's version (e.g. "v2.4.2"), which the
+// agent reports as the Node's containerRuntimeVersion
+// ("containerd://v2.4.2").
+func (r *Runtime) Version(ctx context.Context) (string, error) {
+	v, err := r.client.Version(r.withNamespace(ctx))
+	if err != nil {
+		return "", fmt.Errorf("containerd version at %q: %w", r.cfg.Address, err)
+	}
+	return v.Version, nil
+}
