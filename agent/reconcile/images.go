@@ -65,6 +65,7 @@ func (w *worker) ensureImage(ctx context.Context, pod *corev1.Pod, c corev1.Cont
 		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, cause)
 		now := w.m.cfg.Now()
 		w.m.images.Next(key, now, now)
+		w.m.state.markDirty()
 		if w.pullErrs == nil {
 			w.pullErrs = map[string]string{}
 		}

@@ -57,6 +57,9 @@ type Manager struct {
 	crash  *backoff.Backoff // per container
 	images *backoff.Backoff // per image and pod
 	state  *stateFile
+	cache  *podCache
+	// saveReq asks Run to write the state file (debounced).
+	saveReq chan struct{}
 
 	mu          sync.Mutex
 	workers     map[types.UID]*worker
@@ -93,6 +96,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		crash:   backoff.NewDefault(),
 		images:  backoff.NewDefault(),
 		workers: map[types.UID]*worker{},
+		cache:   newPodCache(cfg.Runtime),
+		saveReq: make(chan struct{}, 1),
 	}
 	m.state = loadState(cfg.StateFile, cfg.Log)
 	if err := m.crash.Restore(m.state.data.CrashBackoff); err != nil {
@@ -123,12 +128,14 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 		m.desired[p.UID] = p.DeepCopy()
 		m.ensureWorkerLocked(p.UID)
 	}
+	// Only new pods (woken as their workers start) and pods no longer
+	// desired need a sync: waking every worker would make each SetDesired
+	// cost O(pods).
 	for uid, w := range m.workers {
-		if _, ok := m.desired[uid]; !ok {
+		if _, ok := m.desired[uid]; !ok && !w.isTerminating() {
 			w.terminate(now, false)
 		}
 	}
-	m.wakeAllLocked()
 }
 
 // ensureWorkerLocked starts a worker for a desired pod that has none.
@@ -138,6 +145,7 @@ func (m *Manager) ensureWorkerLocked(uid types.UID) {
 	}
 	w := m.newWorker(m.desired[uid].DeepCopy())
 	m.workers[uid] = w
+	w.wakeUp()
 	m.startWorkerLocked(w)
 }
 
@@ -163,11 +171,16 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.mu.Lock()
 		m.runCtx = nil
 		m.mu.Unlock()
+		m.flushState()
 	}()
 
 	m.relist(ctx)
 	ticker := time.NewTicker(m.cfg.Relist)
 	defer ticker.Stop()
+	// save fires stateDebounce after the first unsaved change.
+	save := time.NewTimer(time.Hour)
+	save.Stop()
+	saving := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,9 +191,18 @@ func (m *Manager) Run(ctx context.Context) error {
 				events = nil
 				continue
 			}
+			m.cache.markStale(ev.PodUID)
 			m.wake(ev.PodUID)
 		case <-ticker.C:
 			m.relist(ctx)
+		case <-m.saveReq:
+			if !saving {
+				saving = true
+				save.Reset(stateDebounce)
+			}
+		case <-save.C:
+			saving = false
+			m.flushState()
 		}
 	}
 }
@@ -205,6 +227,7 @@ func (m *Manager) StopAll(ctx context.Context) error {
 	m.desired = nil
 	m.wakeAllLocked()
 	m.mu.Unlock()
+	defer m.flushState()
 	for _, d := range done {
 		select {
 		case <-d:
@@ -249,17 +272,22 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 // once the desired set is known, so a restarted agent kills nothing
 // before it has read its manifests).
 func (m *Manager) relist(ctx context.Context) {
-	snap, err := listRuntime(ctx, m.cfg.Runtime)
+	pods, err := m.cache.relist(ctx)
 	if err != nil {
 		m.cfg.Log.Warn("relist runtime", "err", err)
 		return
 	}
 	now := m.cfg.Now()
+	before := m.crash.Len() + m.images.Len()
 	m.crash.GC(now)
 	m.images.GC(now)
+	if m.crash.Len()+m.images.Len() != before {
+		m.state.markDirty()
+		m.saveState()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for uid, p := range snap.pods {
+	for uid, p := range pods {
 		w, ok := m.workers[uid]
 		if !ok {
 			if !m.desiredSeen {
@@ -287,7 +315,12 @@ func (m *Manager) workerDone(w *worker, forget bool) {
 			m.ensureWorkerLocked(w.uid)
 		}
 	}
-	m.wakeAllLocked()
+	// A replacement with the same name may be waiting for this one.
+	for uid, o := range m.workers {
+		if uid != w.uid && o.ref.Namespace == w.ref.Namespace && o.ref.Name == w.ref.Name {
+			o.wakeUp()
+		}
+	}
 }
 
 // nameBusy reports whether another worker still runs a pod with the same

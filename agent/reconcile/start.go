@@ -20,6 +20,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 	field := fieldPath(c.Name, s.Init)
 	if !s.LastFinished.IsZero() {
 		w.m.crash.Next(s.BackoffKey, s.LastFinished, w.m.cfg.Now())
+		w.m.state.markDirty()
 	}
 	img, ok := w.ensureImage(ctx, pod, c, field)
 	if !ok {

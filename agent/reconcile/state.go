@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -43,6 +45,9 @@ type stateFile struct {
 	mu    sync.Mutex
 	data  stateData
 	saved []byte
+	// dirty: data may differ from what was saved; only then is the state
+	// encoded again (encoding every pod on every sync costs O(pods)).
+	dirty bool
 }
 
 // loadState reads path; a missing or corrupt file is logged and ignored.
@@ -87,24 +92,61 @@ func (s *stateFile) restorePod(uid types.UID, now metav1.Time) (metav1.Time, *co
 func (s *stateFile) recordPod(ref runtime.PodRef, created metav1.Time, status *corev1.PodStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.data.Pods[ref.UID] = &podState{
+	p := &podState{
 		Namespace: ref.Namespace, Name: ref.Name, CreationTimestamp: created,
 		StartTime: status.StartTime.DeepCopy(), Conditions: append([]corev1.PodCondition(nil), status.Conditions...),
 	}
+	if old, ok := s.data.Pods[ref.UID]; ok && equality.Semantic.DeepEqual(old, p) {
+		return
+	}
+	s.data.Pods[ref.UID] = p
+	s.dirty = true
+}
+
+// markDirty records a change the state does not see itself (a backoff).
+func (s *stateFile) markDirty() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirty = true
 }
 
 func (s *stateFile) forgetPod(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.data.Pods, uid)
+	s.dirty = true
 }
 
-// saveState writes the state file if anything changed; failures are logged
-// (the agent keeps running pods without it).
+// stateDebounce is how long a change waits before the state file is
+// written, so a burst of pod syncs writes it once.
+const stateDebounce = 500 * time.Millisecond
+
+// saveState asks Run to write the state file soon if anything changed; it
+// costs nothing when nothing did.
 func (m *Manager) saveState() {
 	s := m.state
 	s.mu.Lock()
+	dirty := s.dirty
+	s.mu.Unlock()
+	if !dirty {
+		return
+	}
+	select {
+	case m.saveReq <- struct{}{}:
+	default:
+	}
+}
+
+// flushState writes the state file if anything changed; failures are
+// logged (the agent keeps running pods without it).
+func (m *Manager) flushState() {
+	s := m.state
+	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.dirty {
+		return
+	}
+	s.dirty = false
 	s.data.CrashBackoff = m.crash.Export()
 	s.data.ImageBackoff = m.images.Export()
 	if s.path == "" {
@@ -119,6 +161,7 @@ func (m *Manager) saveState() {
 		return
 	}
 	if err := writeFileAtomic(s.path, b); err != nil {
+		s.dirty = true // try again with the next change
 		s.log.Warn("save agent state", "err", err)
 		return
 	}

@@ -75,13 +75,13 @@ func (w *worker) sync(ctx context.Context) bool {
 	return false
 }
 
-// observe lists the runtime for this pod.
+// observe returns this pod's containers from the shared cache (relisting
+// only when the pod is stale).
 func (w *worker) observe(ctx context.Context) (podSnapshot, error) {
-	s, err := listRuntime(ctx, w.m.cfg.Runtime)
+	p, err := w.m.cache.get(ctx, w.uid)
 	if err != nil {
 		return podSnapshot{}, err
 	}
-	p := s.pods[w.uid]
 	p.ref = w.ref
 	w.setFingerprint(p.fingerprint())
 	return p, nil
@@ -98,7 +98,9 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	for _, id := range a.Remove {
 		if err := rt.RemoveContainer(ctx, id); err != nil {
 			log.Warn("remove old container instance", "container", id, "err", err)
+			continue
 		}
+		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.removeContainer(id) })
 	}
 	sandbox := snap.sandbox
 	if a.CreateSandbox && len(a.Kill) == 0 {
@@ -111,6 +113,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		}
 		sandbox = &sb
 		snap.sandbox = &sb
+		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.sandbox = &sb })
 		w.publish(pod, *snap, false)
 	}
 	if sandbox == nil {
@@ -123,7 +126,8 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	}
 	for _, s := range a.Start {
 		if st, ok := w.start(ctx, pod, *sandbox, s); ok {
-			snap.containers = append(snap.containers, st)
+			snap.setContainer(st)
+			w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.setContainer(st) })
 		}
 		w.publish(pod, *snap, false)
 	}
@@ -153,6 +157,8 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 		})
 	}
 	wg.Wait()
+	// Exit codes and times are known only to a list.
+	w.m.cache.markStale(w.uid)
 }
 
 // cleanup removes a terminated pod's containers and sandbox.
@@ -161,9 +167,13 @@ func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 		if err := w.m.cfg.Runtime.RemoveContainer(ctx, c.ID); err != nil {
 			return err
 		}
+		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.removeContainer(c.ID) })
 	}
 	if snap.sandbox != nil {
-		return w.m.cfg.Runtime.RemoveSandbox(ctx, w.ref)
+		if err := w.m.cfg.Runtime.RemoveSandbox(ctx, w.ref); err != nil {
+			return err
+		}
+		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.sandbox = nil })
 	}
 	return nil
 }

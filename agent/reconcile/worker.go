@@ -167,7 +167,10 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		timer.Reset(w.nextWake())
+		timer.Stop()
+		if d, ok := w.nextWake(); ok {
+			timer.Reset(d)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -184,12 +187,11 @@ func (w *worker) isShutdown() bool {
 }
 
 // nextWake is how long to sleep before the next sync when nothing wakes the
-// worker: until the earliest backoff ends, else a long resync.
-func (w *worker) nextWake() time.Duration {
-	const resync = time.Minute
+// worker: until the earliest backoff ends, else until woken (the relist
+// wakes a pod whose containers changed, so an idle pod costs nothing).
+func (w *worker) nextWake() (time.Duration, bool) {
 	if w.retryAt.IsZero() {
-		return resync
+		return 0, false
 	}
-	d := w.retryAt.Sub(w.m.cfg.Now())
-	return min(max(d, 0), resync)
+	return max(w.retryAt.Sub(w.m.cfg.Now()), 0), true
 }

@@ -102,14 +102,43 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 }
 
 // ListContainers implements runtime.Runtime, in creation order.
+// Each call costs the list cost per instance listed (SetListCost).
 func (r *Runtime) ListContainers(ctx context.Context) ([]runtime.ContainerStatus, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	out := make([]runtime.ContainerStatus, 0, len(r.order))
 	for _, id := range r.order {
 		out = append(out, r.containers[id].status)
 	}
+	r.lists++
+	r.listed += len(out)
+	cost := r.listCost * time.Duration(len(out))
+	r.mu.Unlock()
+	if cost > 0 {
+		t := time.NewTimer(cost)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list containers: %w", ctx.Err())
+		}
+	}
 	return out, nil
+}
+
+// SetListCost makes ListContainers take d per instance it returns, as a
+// real runtime's list costs a task status query per container.
+func (r *Runtime) SetListCost(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listCost = d
+}
+
+// ListCount returns how many times ListContainers was called and how many
+// instances those calls returned in all.
+func (r *Runtime) ListCount() (calls, instances int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lists, r.listed
 }
 
 // Config returns the configuration a container was started with.

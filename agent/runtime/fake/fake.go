@@ -34,6 +34,9 @@ type Runtime struct {
 	ignoreTerm  map[string]bool   // container name -> ignores SIGTERM
 	subscribers []chan runtime.Event
 	calls       []string
+	listCost    time.Duration // per instance listed
+	lists       int           // ListContainers calls
+	listed      int           // instances they returned
 }
 
 type container struct {

@@ -148,3 +148,36 @@ func TestStartFailure(t *testing.T) {
 		t.Errorf("create failure: status %+v, err %v", st, err)
 	}
 }
+
+func TestListCostAndCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		r := New()
+		r.AddImage("busybox:1.36")
+		if _, err := r.RunSandbox(ctx, runtime.SandboxConfig{Pod: pod}); err != nil {
+			t.Fatal(err)
+		}
+		sb, _ := r.ListSandboxes(ctx)
+		for _, name := range []string{"a", "b"} {
+			if _, err := r.StartContainer(ctx, runtime.ContainerConfig{Pod: pod, Sandbox: sb[0], Spec: corev1.Container{Name: name, Image: "busybox:1.36"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.SetListCost(10 * time.Millisecond)
+		start := time.Now()
+		if _, err := r.ListContainers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ListContainers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		type counts struct{ Calls, Instances int }
+		calls, instances := r.ListCount()
+		if diff := cmp.Diff(counts{2, 4}, counts{calls, instances}); diff != "" {
+			t.Errorf("ListCount (-want +got):\n%s", diff)
+		}
+		if took := time.Since(start); took != 40*time.Millisecond {
+			t.Errorf("two lists of 2 instances took %v, want 40ms", took)
+		}
+	})
+}
