@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -65,9 +66,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 
 func (r *Runtime) pull(ctx context.Context, name string) (containerd.Image, error) {
 	resolver := docker.NewResolver(docker.ResolverOptions{
-		// Registries on localhost and 127.0.0.1 speak plain HTTP, as
-		// docker and containerd's CRI assume.
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost)),
+		Hosts: registryHosts(r.cfg.Mirrors, &http.Client{Transport: docker.DefaultHTTPTransport(nil)}),
 	})
 	return r.client.Pull(ctx, name,
 		containerd.WithResolver(resolver),

@@ -37,6 +37,12 @@ type Config struct {
 	// binary and its state root.
 	RuncPath string
 	RuncRoot string
+	// Mirrors are registry mirrors with k3s registries.yaml semantics: a
+	// registry host ("docker.io", "registry.k8s.io", or "*" for any host
+	// without its own entry) to endpoint URLs tried in order
+	// ("http://127.0.0.1:5000" speaks plain HTTP), then the registry
+	// itself. Pulled images keep their original names.
+	Mirrors map[string][]string
 	// Logs configures the containers' log files (rotation).
 	Logs logs.Config
 	Log  *slog.Logger
@@ -75,6 +81,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Address == "" || cfg.StateDir == "" {
 		return nil, errors.New("containerd runtime: Address and StateDir are required")
+	}
+	if err := validateMirrors(cfg.Mirrors); err != nil {
+		return nil, fmt.Errorf("containerd runtime: %w", err)
 	}
 	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "netns"), filepath.Join(cfg.StateDir, "sandboxes"), filepath.Join(cfg.StateDir, "fifo")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
