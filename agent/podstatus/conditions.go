@@ -91,7 +91,14 @@ func statusByName(statuses []corev1.ContainerStatus, name string) (corev1.Contai
 
 func containersReadyCondition(pod *corev1.Pod, statuses []corev1.ContainerStatus, phase corev1.PodPhase) corev1.PodCondition {
 	var unknown, unready []string
-	for _, c := range pod.Spec.Containers {
+	// Sidecars count as the pod's containers here, ahead of the others.
+	var all []corev1.Container
+	for _, c := range pod.Spec.InitContainers {
+		if IsRestartableInitContainer(&c) {
+			all = append(all, c)
+		}
+	}
+	for _, c := range append(all, pod.Spec.Containers...) {
 		s, ok := statusByName(statuses, c.Name)
 		switch {
 		case !ok:

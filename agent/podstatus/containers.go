@@ -87,7 +87,7 @@ func containerStatuses(in Input, specs []corev1.Container, previous []corev1.Con
 // next syncpod, it is *Waiting*").
 func applyWaitingReason(in Input, spec corev1.Container, st *corev1.ContainerStatus, isInit bool) {
 	latest := Latest(in.Containers, spec.Name)
-	if isInit {
+	if isInit && !IsRestartableInitContainer(&spec) {
 		if latest != nil && latest.State == runtime.ContainerExited && latest.ExitCode == 0 && !latest.OOMKilled {
 			return
 		}
@@ -123,11 +123,11 @@ func anyRegularContainerCreated(in Input) bool {
 
 // setReadiness is the probe manager's UpdatePodStatus without probes:
 // started means running, ready means running (and the readiness hook says
-// so) for app containers, exited 0 for init containers.
+// so) for app containers and sidecars, exited 0 for init containers.
 func setReadiness(in Input, spec *corev1.Container, st *corev1.ContainerStatus, isInit bool) {
 	started := st.State.Running != nil
 	st.Started = &started
-	if isInit {
+	if isInit && !IsRestartableInitContainer(spec) {
 		st.Ready = st.State.Terminated != nil && st.State.Terminated.ExitCode == 0
 		return
 	}

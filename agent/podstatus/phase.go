@@ -5,16 +5,49 @@ import (
 )
 
 // phase is kubelet's getPhase for a static pod (whose phase is never forced
-// terminal) without restartable init containers, with the
-// ContainerRestartRules gate off: init container failures fail the pod
-// under restartPolicy Never; otherwise the app containers decide.
+// terminal) with the ContainerRestartRules gate off: init container
+// failures fail the pod under restartPolicy Never; otherwise the app
+// containers decide. Sidecars (restartable init containers) keep the pod
+// Pending until started, count as running while they run, and are ignored
+// once terminated, so they never keep a finished pod from completing.
+// podHasInitialized is kubelet's HasAnyRegularContainerStarted.
 func phase(pod *corev1.Pod, statuses []corev1.ContainerStatus) corev1.PodPhase {
 	byName := make(map[string]*corev1.ContainerStatus, len(statuses))
 	for i := range statuses {
 		byName[statuses[i].Name] = &statuses[i]
 	}
-	pendingInit, failedInit := 0, 0
+	podHasInitialized := anyRegularContainerStarted(pod, statuses)
+	pendingInit, failedInit, pendingSidecars := 0, 0, 0
+	unknown, running, waiting, stopped, succeeded := 0, 0, 0, 0, 0
 	for _, c := range pod.Spec.InitContainers {
+		if !IsRestartableInitContainer(&c) {
+			continue
+		}
+		s, ok := byName[c.Name]
+		switch {
+		case !ok:
+			unknown++
+		case s.State.Running != nil:
+			if s.Started == nil || !*s.Started {
+				pendingSidecars++
+			}
+			running++
+		case s.State.Terminated != nil:
+			// Terminated sidecars are ignored.
+		case s.State.Waiting != nil:
+			if s.LastTerminationState.Terminated == nil {
+				pendingSidecars++
+				waiting++
+			}
+		default:
+			pendingSidecars++
+			unknown++
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if IsRestartableInitContainer(&c) {
+			continue
+		}
 		s, ok := byName[c.Name]
 		switch {
 		case !ok:
@@ -38,7 +71,6 @@ func phase(pod *corev1.Pod, statuses []corev1.ContainerStatus) corev1.PodPhase {
 		}
 	}
 
-	unknown, running, waiting, stopped, succeeded := 0, 0, 0, 0, 0
 	for _, c := range pod.Spec.Containers {
 		s, ok := byName[c.Name]
 		switch {
@@ -66,7 +98,7 @@ func phase(pod *corev1.Pod, statuses []corev1.ContainerStatus) corev1.PodPhase {
 		return corev1.PodFailed
 	}
 	switch {
-	case pendingInit > 0, waiting > 0:
+	case pendingInit > 0, pendingSidecars > 0 && !podHasInitialized, waiting > 0:
 		return corev1.PodPending
 	case running > 0 && unknown == 0:
 		return corev1.PodRunning

@@ -23,6 +23,10 @@ func ShouldContainerBeRestarted(pod *corev1.Pod, latest *runtime.ContainerStatus
 	case runtime.ContainerUnknown, runtime.ContainerCreated:
 		return true
 	}
+	if latest.Init && IsRestartableInitContainer(initContainer(pod, latest.Name)) {
+		// A sidecar is restarted whatever the pod's restartPolicy.
+		return true
+	}
 	switch pod.Spec.RestartPolicy {
 	case corev1.RestartPolicyNever:
 		return false
@@ -64,4 +68,19 @@ func IsInitContainerFailed(c *runtime.ContainerStatus) bool {
 		return true
 	}
 	return c.State == runtime.ContainerUnknown
+}
+
+// IsRestartableInitContainer is kubelet's podutil.IsRestartableInitContainer:
+// an init container with restartPolicy Always (a sidecar).
+func IsRestartableInitContainer(c *corev1.Container) bool {
+	return c != nil && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func initContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	return nil
 }
