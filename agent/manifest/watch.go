@@ -17,6 +17,7 @@ import (
 // Timing of the Watcher; fields of Watcher so that tests can shorten them.
 const (
 	defaultDebounce = 150 * time.Millisecond // coalesce a burst of events into one scan
+	defaultQuick    = 10 * time.Millisecond  // coalesce a complete file's trailing events
 	defaultSettle   = 500 * time.Millisecond // a file changed more recently may be half-written
 	defaultRetry    = time.Second            // how often to look for a missing directory
 )
@@ -30,6 +31,7 @@ type Watcher struct {
 	log    *slog.Logger
 
 	debounce time.Duration
+	quick    time.Duration // debounce after a file was reported complete
 	settle   time.Duration
 	retry    time.Duration
 }
@@ -42,7 +44,7 @@ func NewWatcher(dir string, opts Options, resync time.Duration, log *slog.Logger
 	}
 	return &Watcher{
 		dir: dir, opts: opts, resync: resync, log: log,
-		debounce: defaultDebounce, settle: defaultSettle, retry: defaultRetry,
+		debounce: defaultDebounce, quick: defaultQuick, settle: defaultSettle, retry: defaultRetry,
 	}
 }
 
@@ -56,6 +58,17 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 		return fmt.Errorf("watch manifest directory %q: %w", w.dir, err)
 	}
 	defer fsw.Close()
+	// Without close-write events every change settles: slower, still safe.
+	cw, err := newCloseWatch()
+	if err != nil {
+		w.log.Warn("no close-write events; every manifest change waits to settle", "dir", w.dir, "err", err)
+	} else {
+		defer cw.close()
+	}
+	var hints <-chan fileHint
+	if cw != nil {
+		hints = cw.Hints()
+	}
 
 	state := newDirState(w.dir, w.opts, w.settle)
 	var (
@@ -67,6 +80,16 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	debounceArmed := false
+	var debounceAt time.Time
+	// arm schedules a scan after d, or sooner if one is already due sooner.
+	arm := func(d time.Duration) {
+		at := time.Now().Add(d)
+		if debounceArmed && !at.Before(debounceAt) {
+			return
+		}
+		debounceArmed, debounceAt = true, at
+		debounce.Reset(d)
+	}
 	wake := time.NewTimer(time.Hour)
 	wake.Stop()
 	defer debounce.Stop()
@@ -78,7 +101,27 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 		resyncC = t.C
 	}
 
+	takeHint := func(h fileHint) (complete bool) {
+		switch {
+		case h.name == "":
+			state.forgetComplete()
+		case IsManifestFile(h.name):
+			state.hint(h)
+			return h.complete
+		}
+		return false
+	}
 	scan := func() {
+		// Take the hints already read, so that a write that began after a
+		// close is known before the file is read.
+		for pending := true; pending; {
+			select {
+			case h := <-hints:
+				takeHint(h)
+			default:
+				pending = false
+			}
+		}
 		if !watching {
 			if err := fsw.Add(w.dir); err != nil {
 				if !reportedMissing {
@@ -87,6 +130,11 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 				}
 			} else {
 				watching = true
+				if cw != nil {
+					if err := cw.add(w.dir); err != nil {
+						w.log.Warn("no close-write events; every manifest change waits to settle", "dir", w.dir, "err", err)
+					}
+				}
 				if reportedMissing {
 					w.log.Info("manifest directory is back", "dir", w.dir)
 				}
@@ -123,9 +171,10 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 			} else if !IsManifestFile(filepath.Base(ev.Name)) {
 				continue // editor temp files, hidden files: no rescan
 			}
-			if !debounceArmed {
-				debounceArmed = true
-				debounce.Reset(w.debounce)
+			arm(w.debounce)
+		case h := <-hints:
+			if takeHint(h) {
+				arm(w.quick)
 			}
 		case err, ok := <-fsw.Errors:
 			if !ok {
@@ -133,10 +182,7 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 			}
 			// An overflowed queue loses events: rescan soon instead.
 			w.log.Warn("manifest directory watch error; rescanning", "dir", w.dir, "err", err)
-			if !debounceArmed {
-				debounceArmed = true
-				debounce.Reset(w.debounce)
-			}
+			arm(w.debounce)
 		case <-debounce.C:
 			debounceArmed = false
 			scan()
@@ -154,6 +200,10 @@ type dirState struct {
 	opts   Options
 	settle time.Duration
 	files  map[string]*fileState
+	// complete holds the files the kernel last reported closed after
+	// writing or renamed into place, with no write since: their content is
+	// read without settling.
+	complete map[string]bool
 }
 
 type fileState struct {
@@ -166,8 +216,20 @@ type fileState struct {
 }
 
 func newDirState(dir string, opts Options, settle time.Duration) *dirState {
-	return &dirState{dir: dir, opts: opts, settle: settle, files: map[string]*fileState{}}
+	return &dirState{dir: dir, opts: opts, settle: settle, files: map[string]*fileState{}, complete: map[string]bool{}}
 }
+
+// hint records whether a file is complete or being written.
+func (d *dirState) hint(h fileHint) {
+	if h.complete {
+		d.complete[h.name] = true
+	} else {
+		delete(d.complete, h.name)
+	}
+}
+
+// forgetComplete drops every completeness hint (events were lost).
+func (d *dirState) forgetComplete() { clear(d.complete) }
 
 // scan reads the directory and returns the Set, plus how long to wait for
 // a file that has not settled yet (0 if none).
@@ -203,6 +265,8 @@ func (d *dirState) scan(now time.Time) (*Set, time.Duration) {
 func (d *dirState) scanFile(name string, now time.Time) (time.Duration, *fileResult) {
 	path := filepath.Join(d.dir, name)
 	st := d.files[name]
+	complete := d.complete[name]
+	delete(d.complete, name) // one read per hint: later changes need their own
 	info, err := os.Stat(path)
 	var data []byte
 	if err == nil {
@@ -239,7 +303,7 @@ func (d *dirState) scanFile(name string, now time.Time) (time.Duration, *fileRes
 	// sight of it is settle old (the latter copes with clocks that jump,
 	// as on boards that boot in 1970).
 	age := max(now.Sub(st.modTime), now.Sub(st.seenAt))
-	if age < d.settle {
+	if !complete && age < d.settle {
 		return d.settle - age, st.result
 	}
 	st.current = true
