@@ -3,7 +3,6 @@ package containerd
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -212,19 +211,7 @@ func TestIntegrationOneShimPerPod(t *testing.T) {
 }
 
 // countShims counts the shim processes of the daemon at dir.
-func countShims(t testing.TB, dir string) int {
-	out, err := exec.Command("ps", "-eo", "args").Output()
-	if err != nil {
-		t.Fatalf("ps: %v", err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "containerd-shim-runc-v2") && strings.Contains(line, dir+"/") {
-			n++
-		}
-	}
-	return n
-}
+func countShims(t testing.TB, dir string) int { return len(shimPIDs(t, dir)) }
 
 func TestIntegrationStop(t *testing.T) {
 	h := newHarness(t)
