@@ -16,8 +16,9 @@ import (
 type Actions struct {
 	// CreateSandbox: the pod has no sandbox yet.
 	CreateSandbox bool
-	// Start lists the containers to start now: at most one init container
-	// (init containers run one at a time, in order), else app containers.
+	// Start lists the containers to start now, in order: the next init
+	// container to run and the sidecars (restartable init containers) that
+	// are not running, then, once the pod is initialized, app containers.
 	Start []Start
 	// BackOff lists containers that should start but are in
 	// CrashLoopBackOff.
@@ -87,23 +88,23 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 		}
 	}
 
-	initStatus, next, done := nextInitContainer(pod, observed)
-	if !done {
-		if next == nil {
-			return a // an init container is running
+	if regularContainersDone(pod, observed) {
+		// kubelet's KillPod for a finished pod: sidecars do not keep it
+		// alive, they are stopped and not restarted.
+		a.KillPod, a.Finished, a.CreateSandbox = true, true, false
+		a.Kill = notExited(observed)
+		return a
+	}
+	if !a.initActions(pod, observed, bo, now) {
+		if a.KillPod {
+			// An init container failed under restartPolicy Never.
+			a.Finished, a.CreateSandbox = true, false
+			a.Kill = notExited(observed)
 		}
-		if initStatus != nil && podstatus.IsInitContainerFailed(initStatus) && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
-			a.KillPod, a.Finished, a.CreateSandbox = true, true, false
-			return a
-		}
-		if initStatus != nil && initStatus.State == runtime.ContainerUnknown {
-			a.Kill = append(a.Kill, initStatus.ID)
-		}
-		a.startOrBackOff(pod, *next, true, observed, bo, now)
 		return a
 	}
 
-	keep := 0
+	keep, starts := 0, len(a.Start)
 	for _, c := range pod.Spec.Containers {
 		latest := podstatus.Latest(observed, c.Name)
 		if latest != nil && latest.State == runtime.ContainerRunning {
@@ -118,10 +119,108 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 		}
 		a.startOrBackOff(pod, c, false, observed, bo, now)
 	}
-	if keep == 0 && len(a.Start) == 0 && len(a.BackOff) == 0 {
+	if keep == 0 && len(a.Start) == starts && len(a.BackOff) == 0 {
 		a.KillPod, a.Finished, a.CreateSandbox = true, true, false
+		a.Start, a.Kill = nil, notExited(observed)
 	}
 	return a
+}
+
+// regularContainersDone reports whether every regular container has exited
+// and none will be restarted: the pod is finished whatever its sidecars do.
+func regularContainersDone(pod *corev1.Pod, observed []runtime.ContainerStatus) bool {
+	for _, c := range pod.Spec.Containers {
+		latest := podstatus.Latest(observed, c.Name)
+		if latest == nil || latest.State != runtime.ContainerExited || podstatus.ShouldContainerBeRestarted(pod, latest) {
+			return false
+		}
+	}
+	return len(pod.Spec.Containers) > 0
+}
+
+// initActions is kubelet's computeInitContainerActions without probes: it
+// adds the init containers to start (the next one to run, and every sidecar
+// that is not running) in spec order, and reports whether the pod is
+// initialized. A sidecar counts as done once it runs (started, as no
+// startup probe is run). An init container that failed under restartPolicy
+// Never sets KillPod.
+func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatus, bo *backoff.Backoff, now time.Time) bool {
+	inits := pod.Spec.InitContainers
+	if len(inits) == 0 {
+		return true
+	}
+	// A created or running app container means initialization happened,
+	// even if the init instances are gone.
+	initialized := false
+	for _, c := range pod.Spec.Containers {
+		if s := podstatus.Latest(observed, c.Name); s != nil && (s.State == runtime.ContainerCreated || s.State == runtime.ContainerRunning) {
+			initialized = true
+			break
+		}
+	}
+	previouslyInitialized := initialized
+	restartOnFailure := pod.Spec.RestartPolicy != corev1.RestartPolicyNever
+	var toStart []int
+	// Backwards, as completed init containers may have been removed: the
+	// last one with an instance tells how far initialization got.
+	for i := len(inits) - 1; i >= 0; i-- {
+		c := &inits[i]
+		sidecar := podstatus.IsRestartableInitContainer(c)
+		s := podstatus.Latest(observed, c.Name)
+		if s == nil {
+			if previouslyInitialized && sidecar {
+				toStart = append(toStart, i)
+			}
+			continue
+		}
+		if previouslyInitialized && !sidecar {
+			continue // after initialization only sidecars are kept running
+		}
+		switch s.State {
+		case runtime.ContainerCreated:
+			toStart = append(toStart, i)
+		case runtime.ContainerRunning:
+			if !sidecar {
+				break // wait for it to finish
+			}
+			if i == len(inits)-1 {
+				initialized = true
+			} else if !previouslyInitialized {
+				toStart = append(toStart, i+1)
+			}
+		case runtime.ContainerExited:
+			switch {
+			case sidecar:
+				toStart = append(toStart, i)
+			case podstatus.IsInitContainerFailed(s):
+				if !restartOnFailure {
+					a.KillPod = true
+					return false
+				}
+				toStart = append(toStart, i)
+			case i == len(inits)-1:
+				initialized = true
+			default:
+				toStart = append(toStart, i+1)
+			}
+		default: // unknown: kill before restarting
+			if !sidecar && !restartOnFailure {
+				a.KillPod = true
+				return false
+			}
+			a.Kill = append(a.Kill, s.ID)
+			toStart = append(toStart, i)
+		}
+		previouslyInitialized = true
+	}
+	if !previouslyInitialized {
+		toStart = append(toStart, 0)
+	}
+	slices.Reverse(toStart)
+	for _, i := range toStart {
+		a.startOrBackOff(pod, inits[i], true, observed, bo, now)
+	}
+	return initialized
 }
 
 // startOrBackOff is kubelet's doBackOff: a container whose latest exited
@@ -150,44 +249,6 @@ func (a *Actions) startOrBackOff(pod *corev1.Pod, c corev1.Container, init bool,
 // FormatPod is kubelet's format.Pod: name_namespace(uid).
 func FormatPod(pod *corev1.Pod) string {
 	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
-}
-
-// nextInitContainer is kubelet's findNextInitContainerToRun: the status of
-// the last failed init container (if any), the next init container to run,
-// and whether initialization is done.
-func nextInitContainer(pod *corev1.Pod, observed []runtime.ContainerStatus) (*runtime.ContainerStatus, *corev1.Container, bool) {
-	inits := pod.Spec.InitContainers
-	if len(inits) == 0 {
-		return nil, nil, true
-	}
-	// A running app container means initialization happened, even if the
-	// init instances are gone.
-	for _, c := range pod.Spec.Containers {
-		if s := podstatus.Latest(observed, c.Name); s != nil && s.State == runtime.ContainerRunning {
-			return nil, nil, true
-		}
-	}
-	for i := len(inits) - 1; i >= 0; i-- {
-		if s := podstatus.Latest(observed, inits[i].Name); s != nil && podstatus.IsInitContainerFailed(s) {
-			return s, &inits[i], false
-		}
-	}
-	for i := len(inits) - 1; i >= 0; i-- {
-		s := podstatus.Latest(observed, inits[i].Name)
-		if s == nil {
-			continue
-		}
-		if s.State == runtime.ContainerRunning {
-			return nil, nil, false
-		}
-		if s.State == runtime.ContainerExited {
-			if i == len(inits)-1 {
-				return nil, nil, true
-			}
-			return nil, &inits[i+1], false
-		}
-	}
-	return nil, &inits[0], false
 }
 
 func latestExited(observed []runtime.ContainerStatus, name string) *runtime.ContainerStatus {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,11 @@ func (w *worker) sync(ctx context.Context) bool {
 	// Publish what is known before any slow step (kubelet shows a new pod
 	// Pending/ContainerCreating at once), then after each step.
 	w.publish(pod, snap, false)
-	w.execute(ctx, pod, &snap, a)
+	if w.execute(ctx, pod, &snap, a) {
+		// A sidecar started: the next init container, or the app
+		// containers, may start now, and no runtime event will say so.
+		w.wakeUp()
+	}
 	// Relist only when something was done: an idle pod costs one list.
 	if a.CreateSandbox || len(a.Kill)+len(a.Remove)+len(a.Start) > 0 {
 		if snap2, err := w.observe(ctx); err == nil {
@@ -89,7 +94,8 @@ func (w *worker) observe(ctx context.Context) (podSnapshot, error) {
 
 // execute carries out the actions of a pod that should run.
 // Each step that changes what the pod shows updates snap and republishes.
-func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot, a Actions) {
+// It reports whether a sidecar was started and runs.
+func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot, a Actions) (sidecarStarted bool) {
 	log := w.m.cfg.Log.With("pod", w.ref.String())
 	rt := w.m.cfg.Runtime
 	if len(a.Kill) > 0 {
@@ -109,7 +115,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 			w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			log.Warn("create pod sandbox", "err", err)
 			w.retryAt = w.m.cfg.Now().Add(w.m.cfg.Relist)
-			return
+			return false
 		}
 		sandbox = &sb
 		snap.sandbox = &sb
@@ -117,7 +123,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		w.publish(pod, *snap, false)
 	}
 	if sandbox == nil {
-		return
+		return false
 	}
 	for _, b := range a.BackOff {
 		w.m.cfg.Events.EventfOnField(pod, fieldPath(b.Container.Name, b.Init), corev1.EventTypeWarning, "BackOff",
@@ -128,24 +134,58 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		if st, ok := w.start(ctx, pod, *sandbox, s); ok {
 			snap.setContainer(st)
 			w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.setContainer(st) })
+			if s.Init && podstatus.IsRestartableInitContainer(&s.Container) && st.State == runtime.ContainerRunning {
+				sidecarStarted = true
+			}
 		}
 		w.publish(pod, *snap, false)
 	}
+	return sidecarStarted
 }
 
-// kill stops containers concurrently, each with grace (kubelet's
-// killContainersWithSyncResult).
+// kill stops containers (kubelet's killContainersWithSyncResult): the
+// regular containers concurrently, each with grace, then the sidecars one
+// by one in reverse spec order with what is left of grace (at least
+// kubelet's minimum), so that sidecars outlive the containers they serve.
 func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, grace time.Duration) {
 	if w.killed == nil {
 		w.killed = map[string]bool{}
 	}
-	names := map[string]runtime.ContainerStatus{}
+	byID := map[string]runtime.ContainerStatus{}
 	for _, c := range observed {
-		names[c.ID] = c
+		byID[c.ID] = c
+	}
+	sidecarRank := map[string]int{} // name -> index among init containers
+	for i := range pod.Spec.InitContainers {
+		if podstatus.IsRestartableInitContainer(&pod.Spec.InitContainers[i]) {
+			sidecarRank[pod.Spec.InitContainers[i].Name] = i
+		}
+	}
+	var regular, sidecars []string
+	for _, id := range ids {
+		c := byID[id]
+		if _, ok := sidecarRank[c.Name]; ok && c.Init {
+			sidecars = append(sidecars, id)
+		} else {
+			regular = append(regular, id)
+		}
+	}
+	slices.SortFunc(sidecars, func(a, b string) int { return sidecarRank[byID[b].Name] - sidecarRank[byID[a].Name] })
+
+	deadline := time.Now().Add(grace)
+	stop := func(id string, grace time.Duration) {
+		c := byID[id]
+		if !w.killed[id] && w.pod != nil {
+			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+		}
+		w.killed[id] = true
+		if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil {
+			w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
+		}
 	}
 	var wg sync.WaitGroup
-	for _, id := range ids {
-		c := names[id]
+	for _, id := range regular {
+		c := byID[id]
 		if !w.killed[id] && w.pod != nil {
 			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 		}
@@ -157,6 +197,9 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 		})
 	}
 	wg.Wait()
+	for _, id := range sidecars {
+		stop(id, max(time.Until(deadline), minimumGracePeriodSeconds*time.Second))
+	}
 	// Exit codes and times are known only to a list.
 	w.m.cache.markStale(w.uid)
 }
