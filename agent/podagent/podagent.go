@@ -67,6 +67,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("create state dir %q: %w", cfg.StateDir, err)
 	}
+	// A bad device.yaml is reported and the defaults are used: the board
+	// must still run its pods.
+	device, err := loadDevice(filepath.Join(cfg.FlashDir, "device.yaml"))
+	if err != nil {
+		log.Error("device config ignored", "err", err)
+	}
 	st := store.New(time.Now)
 	recorder := store.NewRecorder(st, cfg.NodeName, time.Now)
 
@@ -76,6 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RuncPath: cfg.RuncPath,
 		RuncRoot: cfg.RuncRoot,
 		Logs:     cfg.Logs,
+		Mirrors:  device.mirrors(),
 		Log:      log.With("component", "runtime"),
 	})
 	if err != nil {
