@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ type Manager struct {
 
 	mu          sync.Mutex
 	workers     map[types.UID]*worker
+	byName      map[string][]*worker // namespace/name -> its workers
 	desired     map[types.UID]*corev1.Pod // the last desired set
 	desiredSeen bool                      // SetDesired was called: orphans may be killed
 	stopped     bool                      // StopAll was called: nothing starts again
@@ -96,6 +98,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		crash:   backoff.NewDefault(),
 		images:  backoff.NewDefault(),
 		workers: map[types.UID]*worker{},
+		byName:  map[string][]*worker{},
 		cache:   newPodCache(cfg.Runtime),
 		saveReq: make(chan struct{}, 1),
 	}
@@ -144,7 +147,7 @@ func (m *Manager) ensureWorkerLocked(uid types.UID) {
 		return
 	}
 	w := m.newWorker(m.desired[uid].DeepCopy())
-	m.workers[uid] = w
+	m.addWorkerLocked(w)
 	w.wakeUp()
 	m.startWorkerLocked(w)
 }
@@ -293,8 +296,11 @@ func (m *Manager) relist(ctx context.Context) {
 			if !m.desiredSeen {
 				continue
 			}
+			if p.sandbox == nil && len(p.containers) == 0 {
+				continue // what is left of a pod just cleaned up
+			}
 			w = m.newOrphanWorker(p.ref, now)
-			m.workers[uid] = w
+			m.addWorkerLocked(w)
 			m.startWorkerLocked(w)
 		}
 		if w.lastFingerprint() != p.fingerprint() {
@@ -310,17 +316,29 @@ func (m *Manager) workerDone(w *worker, forget bool) {
 	defer m.mu.Unlock()
 	if forget && m.workers[w.uid] == w {
 		delete(m.workers, w.uid)
+		key := w.ref.Namespace + "/" + w.ref.Name
+		m.byName[key] = slices.DeleteFunc(m.byName[key], func(o *worker) bool { return o == w })
+		if len(m.byName[key]) == 0 {
+			delete(m.byName, key)
+		}
 		// Desired again while it was terminating: start it afresh.
 		if _, ok := m.desired[w.uid]; ok && m.desiredSeen {
 			m.ensureWorkerLocked(w.uid)
 		}
 	}
 	// A replacement with the same name may be waiting for this one.
-	for uid, o := range m.workers {
-		if uid != w.uid && o.ref.Namespace == w.ref.Namespace && o.ref.Name == w.ref.Name {
+	for _, o := range m.byName[w.ref.Namespace+"/"+w.ref.Name] {
+		if o != w {
 			o.wakeUp()
 		}
 	}
+}
+
+// addWorkerLocked registers a new worker by UID and by name.
+func (m *Manager) addWorkerLocked(w *worker) {
+	m.workers[w.uid] = w
+	key := w.ref.Namespace + "/" + w.ref.Name
+	m.byName[key] = append(m.byName[key], w)
 }
 
 // nameBusy reports whether another worker still runs a pod with the same
@@ -328,8 +346,8 @@ func (m *Manager) workerDone(w *worker, forget bool) {
 func (m *Manager) nameBusy(w *worker) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for uid, o := range m.workers {
-		if uid != w.uid && o.ref.Namespace == w.ref.Namespace && o.ref.Name == w.ref.Name && o.isTerminating() {
+	for _, o := range m.byName[w.ref.Namespace+"/"+w.ref.Name] {
+		if o != w && o.isTerminating() {
 			return true
 		}
 	}
