@@ -64,7 +64,7 @@ type Manager struct {
 
 	mu          sync.Mutex
 	workers     map[types.UID]*worker
-	byName      map[string][]*worker // namespace/name -> its workers
+	byName      map[string][]*worker      // namespace/name -> its workers
 	desired     map[types.UID]*corev1.Pod // the last desired set
 	desiredSeen bool                      // SetDesired was called: orphans may be killed
 	stopped     bool                      // StopAll was called: nothing starts again
