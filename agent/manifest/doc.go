@@ -77,6 +77,18 @@
 //     by when the Watcher first saw it, whichever is older; boards boot with
 //     clocks in 1970) is not trusted yet. The file keeps contributing what
 //     it did before, and is read again once it settles.
+//   - Except complete files: a file that inotify last reported renamed into
+//     the directory (IN_MOVED_TO: atomic saves by editors, kubectl-style
+//     tools and podboot's own writers) or closed after writing
+//     (IN_CLOSE_WRITE), with no write since, is read after a 10 ms
+//     debounce without settling. fsnotify v1.10.1 does not export
+//     close-write and reports IN_CREATE and IN_MOVED_TO alike as Create, so
+//     on Linux a second inotify instance on the directory supplies these
+//     events, in one queue so that a write after a close is seen in order.
+//     The trust covers one read; lost events (queue overflow) drop it
+//     everywhere. A close is per descriptor: a second writer closing while
+//     the first still writes would be trusted; the last-good rule still
+//     covers content that no longer parses. Elsewhere, every change settles.
 //   - Last good file: a file that decoded as a whole before and now does
 //     not (a YAML/JSON syntax error, a document that is not an object, an
 //     empty file, a read error) keeps contributing the objects of its last
