@@ -170,6 +170,7 @@ func TestBuildLayer(t *testing.T) {
 		"tmp/":                     {Mode: 0o1777, Type: tar.TypeDir},
 		"usr/":                     {Mode: 0o755, Type: tar.TypeDir},
 		"usr/bin/":                 {Mode: 0o755, Type: tar.TypeDir},
+		"usr/bin/printenv":         {Mode: 0o755, Type: tar.TypeReg, Data: string(mustScript("printenv"))},
 		"usr/local/":               {Mode: 0o755, Type: tar.TypeDir},
 		"usr/local/bin/":           {Mode: 0o755, Type: tar.TypeDir},
 		"usr/sbin/":                {Mode: 0o755, Type: tar.TypeDir},

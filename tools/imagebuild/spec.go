@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +104,12 @@ func build(s Spec) (v1.Image, error) {
 		return nil, err
 	}
 	files := baseFiles(bin, applets)
+	// The busybox images on Docker Hub have printenv; Debian's static
+	// busybox does not build that applet, and the Kubernetes docs'
+	// examples use it.
+	if !slices.Contains(applets, "printenv") && !hasFile(s.Files, "/usr/bin/printenv") {
+		files = append(files, entry{path: "/usr/bin/printenv", mode: 0o755, data: mustScript("printenv")})
+	}
 	for _, f := range s.Files {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
 			return nil, fmt.Errorf("file path %q: must be absolute and clean", f.Path)
@@ -219,4 +226,13 @@ func exposedPorts(ports []string) (map[string]struct{}, error) {
 		m[num+"/"+proto] = struct{}{}
 	}
 	return m, nil
+}
+
+func hasFile(files []File, p string) bool {
+	for _, f := range files {
+		if f.Path == p {
+			return true
+		}
+	}
+	return false
 }
