@@ -87,8 +87,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startNode builds the stand-in images into flash/images and starts devnode.
-func startNode(t *testing.T, extraArgs ...string) *node {
+// startNode builds the stand-in images into flash/images and starts devnode;
+// setup runs on the flash directory before the node boots.
+func startNode(t *testing.T, setup ...func(flash string)) *node {
 	bin := requireNode(t)
 	base, err := os.MkdirTemp("", "pbn")
 	if err != nil {
@@ -105,9 +106,12 @@ func startNode(t *testing.T, extraArgs ...string) *node {
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("mkimage: %v\n%s", err, out)
 	}
+	for _, f := range setup {
+		f(n.flash)
+	}
 	port := freePort(t)
 	n.url = fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := append([]string{"--flash", n.flash, "--state", n.state, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extraArgs...)
+	args := []string{"--flash", n.flash, "--state", n.state, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
 	n.cmd = exec.Command(filepath.Join(bin, "devnode"), args...)
 	n.stderr = &lockedBuffer{}
 	n.cmd.Stderr = n.stderr
