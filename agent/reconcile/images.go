@@ -22,6 +22,7 @@ func (w *worker) ensureImage(ctx context.Context, pod *corev1.Pod, c corev1.Cont
 	fail := func(reason, message string) (runtime.Image, bool) {
 		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Error: %s", reason)
 		w.setWaiting(c.Name, reason, message)
+		w.syncFailed()
 		return runtime.Image{}, false
 	}
 	if policy != corev1.PullAlways {
@@ -76,6 +77,17 @@ func (w *worker) ensureImage(ctx context.Context, pod *corev1.Pod, c corev1.Cont
 	// kubelet also reports "Image size: N bytes."; runtime.Image has no size.
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting)", c.Image, took, took)
 	return img, true
+}
+
+// syncErrorRetry is kubelet's pod worker backOffPeriod: a sync that
+// failed (an image pull, a container that could not be created, a
+// crash-loop backoff) is retried this soon, so a pull backoff shows as
+// ImagePullBackOff and a fixed cause is picked up.
+const syncErrorRetry = 10 * time.Second
+
+// syncFailed makes the worker sync again within syncErrorRetry.
+func (w *worker) syncFailed() {
+	w.retryAtLeast(w.m.cfg.Now().Add(syncErrorRetry))
 }
 
 // retryAtLeast makes the worker wake by t.

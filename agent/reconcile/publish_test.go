@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -60,6 +62,34 @@ func TestNewPodPublishedBeforeAnyRuntimeWork(t *testing.T) {
 		}
 		if slices.Contains(created, false) {
 			t.Errorf("a version was published without creationTimestamp: %v", created)
+		}
+	})
+}
+
+// TestImagePullBackOffShownWithoutWake: as kubelet's pod worker retries a
+// failed sync after 10 s, a failing pull shows ErrImagePull, then
+// ImagePullBackOff while the pull backoff (now 20 s) lasts, with nothing
+// else waking the pod.
+func TestImagePullBackOffShownWithoutWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := fake.New()
+		rt.SetPullError("busybox:1.36", errors.New("not found"))
+		e := newEnv(t, rt, "")
+		e.m.SetDesired([]*corev1.Pod{newTestPod("u1", corev1.RestartPolicyAlways, "app")})
+		e.run()
+		defer e.stop()
+		var got []string
+		for range 3 {
+			got = append(got, containerState(e.status("u1"), "app"))
+			advance(10 * time.Second)
+		}
+		want := []string{
+			"waiting ErrImagePull: not found restarts=0",
+			"waiting ErrImagePull: not found restarts=0", // the second pull, 10 s later, fails too
+			`waiting ImagePullBackOff: Back-off pulling image "busybox:1.36": ErrImagePull: not found restarts=0`,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("app over time (-want +got):\n%s", diff)
 		}
 	})
 }

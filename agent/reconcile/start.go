@@ -47,6 +47,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 		}
 		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		w.setWaiting(c.Name, reason, err.Error())
+		w.syncFailed()
 		w.m.cfg.Log.Warn("start container", "pod", w.ref.String(), "container", c.Name, "err", err)
 		return st, st.ID != ""
 	}

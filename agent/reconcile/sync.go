@@ -114,7 +114,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		if err != nil {
 			w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			log.Warn("create pod sandbox", "err", err)
-			w.retryAt = w.m.cfg.Now().Add(w.m.cfg.Relist)
+			w.syncFailed()
 			return false
 		}
 		sandbox = &sb
@@ -129,6 +129,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		w.m.cfg.Events.EventfOnField(pod, fieldPath(b.Container.Name, b.Init), corev1.EventTypeWarning, "BackOff",
 			"Back-off restarting failed container %s in pod %s", b.Container.Name, FormatPod(pod))
 		w.setWaiting(b.Container.Name, "CrashLoopBackOff", b.Message)
+		w.syncFailed()
 	}
 	for _, s := range a.Start {
 		if st, ok := w.start(ctx, pod, *sandbox, s); ok {
