@@ -69,7 +69,7 @@ spec:
     image: "busybox:1.36"
     workingDir: /tmp
     command: ["sh", "-c"]
-    args: ["echo msg=$MESSAGE cwd=$(pwd) host=$(hostname) uid=$(id -u) gid=$(id -g) greeting=$(GREETING); touch /ro-test 2>&1 || echo readonly; exec sleep 3600"]
+    args: ["echo msg=$MESSAGE cwd=$(pwd) host=$(hostname) uid=$(id -u) gid=$(id -g) greeting=$(GREETING); grep -q '^127.0.0.1.localhost' /etc/hosts && echo hosts=ok; echo etc-hostname=$(cat /etc/hostname); touch /ro-test 2>&1 || echo readonly; exec sleep 3600"]
     env:
     - {name: GREETING, value: hello}
     - {name: MESSAGE, value: "$(GREETING) world"}
@@ -170,7 +170,7 @@ spec:
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		for _, want := range []string{"msg=hello world", "cwd=/tmp", "host=envhost", "uid=65534", "gid=65534", "greeting=hello", "readonly"} {
+		for _, want := range []string{"msg=hello world", "cwd=/tmp", "host=envhost", "uid=65534", "gid=65534", "greeting=hello", "hosts=ok", "etc-hostname=envhost", "readonly"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("log lacks %q:\n%s", want, out)
 			}

@@ -55,6 +55,10 @@ func (r *Runtime) StartContainer(ctx context.Context, cfg runtime.ContainerConfi
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
 	}
+	podFiles, err := r.ensurePodFiles(cfg.Sandbox)
+	if err != nil {
+		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
+	}
 	logPath := filepath.Join(cfg.LogDir, strconv.Itoa(int(cfg.Attempt))+".log")
 	labels := map[string]string{
 		LabelPodUID:          string(cfg.Pod.UID),
@@ -73,7 +77,7 @@ func (r *Runtime) StartContainer(ctx context.Context, cfg runtime.ContainerConfi
 		containerd.WithSnapshotter(snapshotter),
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithRuntime(runtimeName, &options.Options{BinaryName: r.cfg.RuncPath, Root: r.cfg.RuncRoot}),
-		containerd.WithNewSpec(r.specOpts(cfg, img, imgSpec.Config.Entrypoint)...),
+		containerd.WithNewSpec(append(r.specOpts(cfg, img, imgSpec.Config.Entrypoint), podFiles)...),
 		containerd.WithContainerLabels(labels),
 	)
 	if err != nil {

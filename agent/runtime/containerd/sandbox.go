@@ -92,6 +92,9 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, pod runtime.PodRef) error {
 	if err := unpinNamespaces(r.nsDir(uid)); err != nil {
 		return fmt.Errorf("remove sandbox of pod %s: %w", pod, err)
 	}
+	if err := os.RemoveAll(r.podFilesDir(uid)); err != nil {
+		return fmt.Errorf("remove sandbox of pod %s: %w", pod, err)
+	}
 	if err := os.Remove(r.recordPath(uid)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove sandbox of pod %s: %w", pod, err)
 	}
