@@ -72,6 +72,7 @@ func TestIntegrationConformanceExamples(t *testing.T) {
 		"pods/security/security-context-2.yaml",
 		"pods/security/security-context-3.yaml",
 		"pods/commands.yaml",
+		"pods/multi-container/localhost.yaml",
 	} {
 		copyExample(rel)
 	}
@@ -100,6 +101,28 @@ func TestIntegrationConformanceExamples(t *testing.T) {
 			}
 		})
 	}
+	t.Run("sidecar on localhost", func(t *testing.T) {
+		// A native sidecar (an init container with restartPolicy Always)
+		// fetches the web container's page over the pod's shared localhost.
+		p := n.waitPod("localhost-example", 2*time.Minute, "Running with its sidecar", func(p *corev1.Pod) bool {
+			cs := containerStatus(p, "client")
+			return running(p) && cs != nil && cs.State.Running != nil && cs.Ready
+		})
+		if condition(p, corev1.PodInitialized) != corev1.ConditionTrue {
+			t.Errorf("Initialized: %+v", p.Status.Conditions)
+		}
+		var out string
+		for i := 0; i < 100 && !strings.Contains(out, "<html>"); i++ {
+			out, _ = n.kubectl("logs", "localhost-example", "-c", "client")
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(out, "<html>") {
+			t.Errorf("the sidecar did not get the page over localhost:\n%s", out)
+		}
+		if get := n.mustKubectl("get", "pod", "localhost-example"); !strings.Contains(get, "2/2") {
+			t.Errorf("READY should count the sidecar:\n%s", get)
+		}
+	})
 	t.Run("command and args", func(t *testing.T) {
 		// printenv HOSTNAME KUBERNETES_PORT: the hostname is the pod name.
 		// A board has no Services, so KUBERNETES_PORT is unset and printenv

@@ -16,11 +16,15 @@ import (
 	"github.com/podboot/podboot/agent/runtime/fake"
 )
 
-// loadPod reads a manifest from testdata and gives it a UID.
+// loadPod reads a Kubernetes website example in place from
+// ../shared/conformance and gives it a UID.
 func loadPod(t *testing.T, file string, uid string) *corev1.Pod {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + file)
+	b, err := os.ReadFile("../../../shared/conformance/k8s-website/" + file)
 	if err != nil {
+		if os.Getenv("PODBOOT_INTEGRATION") != "1" {
+			t.Skipf("needs ../shared/conformance beside the repository: %v", err)
+		}
 		t.Fatal(err)
 	}
 	var p corev1.Pod
@@ -68,7 +72,7 @@ func TestSidecarLocalhostExample(t *testing.T) {
 		rt.AddImage("registry.k8s.io/busybox:1.27.2")
 		rt.AddImage("nginx:1.29")
 		e := newEnv(t, rt, "")
-		pod := loadPod(t, "sidecar-localhost.yaml", "u1")
+		pod := loadPod(t, "pods/multi-container/localhost.yaml", "u1")
 		e.m.SetDesired([]*corev1.Pod{pod})
 		e.run()
 		defer e.stop()
