@@ -19,7 +19,7 @@ const conformanceDir = "../../../shared/conformance/k8s-website"
 // yields. Every file yields its objects except the documented exception.
 func TestConformanceExamples(t *testing.T) {
 	if _, err := os.Stat(conformanceDir); err != nil {
-		t.Skipf("conformance examples not found at %s (they live in the shared/ folder beside the repository): %v", conformanceDir, err)
+		skipOrFail(t, "conformance examples not found at %s (they live in the shared/ folder beside the repository): %v", conformanceDir, err)
 	}
 	// Files that are not exactly one valid Pod.
 	special := map[string]string{
@@ -86,7 +86,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // TestConformanceSpotChecks looks at a few defaulted values of the examples.
 func TestConformanceSpotChecks(t *testing.T) {
 	if _, err := os.Stat(conformanceDir); err != nil {
-		t.Skipf("conformance examples not found at %s: %v", conformanceDir, err)
+		skipOrFail(t, "conformance examples not found at %s: %v", conformanceDir, err)
 	}
 	pod := func(rel string) *Set {
 		data, err := os.ReadFile(filepath.Join(conformanceDir, rel))
@@ -110,4 +110,14 @@ func TestConformanceSpotChecks(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// skipOrFail skips, unless PODBOOT_INTEGRATION=1 (make test, CI) makes a
+// missing prerequisite a failure.
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("PODBOOT_INTEGRATION") == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
 }

@@ -385,9 +385,6 @@ func TestIntegrationEvents(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit event")
 	}
-	t.Run("OOM", func(t *testing.T) {
-		t.Skip("OOM kills need memory limits, which come with a later issue")
-	})
 }
 
 func TestIntegrationImages(t *testing.T) {
