@@ -87,9 +87,9 @@ func (a *manifestApplier) applyNamespaces(set *manifest.Set) {
 	sort.Strings(names)
 	for _, n := range names {
 		ns := want[n]
-		if existing, ok := a.st.Get("Namespace", "", n); ok && ns == nil {
-			_ = existing // keep its creation time
-			continue
+		old, exists := a.st.Get("Namespace", "", n)
+		if exists && ns == nil {
+			continue // an implicit namespace already published
 		}
 		if ns == nil {
 			ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n, UID: nodeUID("namespace/" + n)}}
@@ -98,7 +98,7 @@ func (a *manifestApplier) applyNamespaces(set *manifest.Set) {
 		}
 		ns.TypeMeta = metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"}
 		if ns.CreationTimestamp.IsZero() {
-			if old, ok := a.st.Get("Namespace", "", n); ok {
+			if exists {
 				ns.CreationTimestamp = old.(*corev1.Namespace).CreationTimestamp
 			} else {
 				ns.CreationTimestamp = metav1.Now()

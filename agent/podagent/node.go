@@ -25,7 +25,7 @@ const maxPods = 110
 
 // buildNode describes this machine as a Node object, reading it through
 // procfs the way kubelet's cadvisor does.
-func buildNode(ctx context.Context, name string, rt any) (*corev1.Node, error) {
+func buildNode(ctx context.Context, name string, rt versioner) (*corev1.Node, error) {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return nil, fmt.Errorf("open procfs: %w", err)
@@ -43,10 +43,8 @@ func buildNode(ctx context.Context, name string, rt any) (*corev1.Node, error) {
 		return nil, fmt.Errorf("uname: %w", err)
 	}
 	runtimeVersion := "containerd://unknown"
-	if rv, ok := rt.(versioner); ok {
-		if v, err := rv.Version(ctx); err == nil {
-			runtimeVersion = "containerd://" + strings.TrimPrefix(v, "v")
-		}
+	if v, err := rt.Version(ctx); err == nil {
+		runtimeVersion = "containerd://" + strings.TrimPrefix(v, "v")
 	}
 	var memBytes int64
 	if mem.MemTotal != nil {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/internal/testenv"
 )
 
 // node is a whole podboot node on this host: bin/devnode (a private
@@ -35,20 +37,11 @@ type node struct {
 }
 
 func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // requireNode skips (or fails under PODBOOT_INTEGRATION=1) unless this test
@@ -69,11 +62,7 @@ func requireNode(t *testing.T) string {
 		missing = append(missing, "/bin/busybox (apt-get install busybox-static)")
 	}
 	if len(missing) > 0 {
-		msg := fmt.Sprintf("needs %s: run `make build` and the tests as root", strings.Join(missing, ", "))
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Unavailable(t, "needs %s: run `make build` and the tests as root", strings.Join(missing, ", "))
 	}
 	return bin
 }
