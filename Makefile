@@ -19,6 +19,12 @@ DEV_LISTEN ?= 127.0.0.1:8080
 
 GO_BINARIES := podagent podctl devnode mkimage
 
+# The shared/ folder (design notes, conformance examples) lives beside the
+# repository; a clone made elsewhere finds it beside the repository it was
+# cloned from.
+ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
+PODBOOT_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared $(if $(ORIGIN),$(ORIGIN)/../shared)))
+
 .PHONY: all build deps test test-unit dev run examples-images bench clean
 
 all: build
@@ -65,7 +71,7 @@ examples-images: build
 # and kubectl tests. PODBOOT_INTEGRATION=1 turns "skip" into "fail" for tests
 # that need root or binaries, so CI can never pass by skipping.
 test: build
-	PODBOOT_INTEGRATION=1 $(GO) test -count=1 -timeout 40m ./...
+	PODBOOT_INTEGRATION=1 PODBOOT_SHARED=$(PODBOOT_SHARED) $(GO) test -count=1 -timeout 40m ./...
 
 test-unit:
 	$(GO) test -count=1 ./...

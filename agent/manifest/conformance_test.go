@@ -9,18 +9,18 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/podboot/podboot/internal/testenv"
 )
 
 // conformanceDir holds verbatim example manifests of the Kubernetes website
 // (see its README.md); they are decoded in place, never copied.
-const conformanceDir = "../../../shared/conformance/k8s-website"
+// (testenv.ConformanceDir finds it).
 
 // TestConformanceExamples decodes every example manifest and checks what it
 // yields. Every file yields its objects except the documented exception.
 func TestConformanceExamples(t *testing.T) {
-	if _, err := os.Stat(conformanceDir); err != nil {
-		skipOrFail(t, "conformance examples not found at %s (they live in the shared/ folder beside the repository): %v", conformanceDir, err)
-	}
+	conformanceDir := testenv.ConformanceDir(t)
 	// Files that are not exactly one valid Pod.
 	special := map[string]string{
 		"configmap/configmap-multikeys.yaml":    "cm=1",
@@ -85,9 +85,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestConformanceSpotChecks looks at a few defaulted values of the examples.
 func TestConformanceSpotChecks(t *testing.T) {
-	if _, err := os.Stat(conformanceDir); err != nil {
-		skipOrFail(t, "conformance examples not found at %s: %v", conformanceDir, err)
-	}
+	conformanceDir := testenv.ConformanceDir(t)
 	pod := func(rel string) *Set {
 		data, err := os.ReadFile(filepath.Join(conformanceDir, rel))
 		if err != nil {
@@ -110,14 +108,4 @@ func TestConformanceSpotChecks(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-// skipOrFail skips, unless PODBOOT_INTEGRATION=1 (make test, CI) makes a
-// missing prerequisite a failure.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

@@ -15,15 +15,6 @@ import (
 	"github.com/podboot/podboot/tools/imagebuild"
 )
 
-// conformanceDir holds Kubernetes website examples, used in place.
-func conformanceDir(t *testing.T) string {
-	dir := filepath.Join(repoRoot(t), "..", "shared", "conformance", "k8s-website")
-	if _, err := os.Stat(dir); err != nil {
-		testenv.Unavailable(t, "needs ../shared/conformance beside the repository: %v", err)
-	}
-	return dir
-}
-
 // mirrorRegistry serves every stand-in image from a registry on 127.0.0.1
 // under its upstream repository path (docker.io/library/nginx is served as
 // library/nginx), so pods that reference docker.io, registry.k8s.io or
@@ -51,7 +42,7 @@ func mirrorRegistry(t *testing.T) string {
 // nothing beyond static pods on containerd (no volumes, probes, resources
 // or services), unchanged, and checks what the docs say they do.
 func TestIntegrationConformanceExamples(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := testenv.ConformanceDir(t)
 	host := mirrorRegistry(t)
 	n := startNode(t, func(flash string) {
 		device := fmt.Sprintf("registries:\n  mirrors:\n    \"*\":\n      endpoint: [\"http://%s\"]\n", host)

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,17 +15,15 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/podboot/podboot/agent/runtime/fake"
+	"github.com/podboot/podboot/internal/testenv"
 )
 
 // loadPod reads a Kubernetes website example in place from
 // ../shared/conformance and gives it a UID.
 func loadPod(t *testing.T, file string, uid string) *corev1.Pod {
 	t.Helper()
-	b, err := os.ReadFile("../../../shared/conformance/k8s-website/" + file)
+	b, err := os.ReadFile(filepath.Join(testenv.ConformanceDir(t), file))
 	if err != nil {
-		if os.Getenv("PODBOOT_INTEGRATION") != "1" {
-			t.Skipf("needs ../shared/conformance beside the repository: %v", err)
-		}
 		t.Fatal(err)
 	}
 	var p corev1.Pod

@@ -49,3 +49,26 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// SharedEnv names the shared folder (design notes, conformance examples)
+// when it is not beside the repository; make test sets it.
+const SharedEnv = "PODBOOT_SHARED"
+
+// ConformanceDir is the Kubernetes website examples folder,
+// <shared>/conformance/k8s-website, used in place and never copied.
+func ConformanceDir(t testing.TB) string {
+	t.Helper()
+	shared := os.Getenv(SharedEnv)
+	if shared == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = filepath.Join(root, "..", "shared")
+	}
+	dir := filepath.Join(shared, "conformance", "k8s-website")
+	if _, err := os.Stat(dir); err != nil {
+		Unavailable(t, "needs the conformance examples at %s (the shared/ folder beside the repository, or %s): %v", dir, SharedEnv, err)
+	}
+	return dir
+}
