@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/podboot/podboot/internal/device"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,7 +70,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// A bad device.yaml is reported and the defaults are used: the board
 	// must still run its pods.
-	device, err := loadDevice(filepath.Join(cfg.FlashDir, "device.yaml"))
+	dev, err := device.Load(filepath.Join(cfg.FlashDir, "device.yaml"))
 	if err != nil {
 		log.Error("device config ignored", "err", err)
 	}
@@ -82,7 +83,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RuncPath: cfg.RuncPath,
 		RuncRoot: cfg.RuncRoot,
 		Logs:     cfg.Logs,
-		Mirrors:  device.mirrors(),
+		Mirrors:  dev.Mirrors(),
 		Log:      log.With("component", "runtime"),
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package podagent
+package device
 
 import (
 	"os"
@@ -22,6 +22,9 @@ func TestLoadDevice(t *testing.T) {
 		{name: "unknown field", content: "registries:\n  mirror: {}\n", wantErr: `unknown field "mirror"`},
 		{name: "no endpoint", content: "registries:\n  mirrors:\n    docker.io: {endpoint: []}\n", wantErr: `registries.mirrors["docker.io"].endpoint: Required value`},
 		{name: "not yaml", content: "registries: [\n", wantErr: "device.yaml"},
+		{name: "bad address", content: "network:\n  addresses: [192.168.1.20]\n", wantErr: `network.addresses[0]: Invalid value: "192.168.1.20"`},
+		{name: "bad gateway", content: "network:\n  gateway: router\n", wantErr: `network.gateway: Invalid value: "router"`},
+		{name: "bad vsock port", content: "api:\n  vsockPort: -2\n", wantErr: `api.vsockPort: Invalid value: -2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,7 +34,7 @@ func TestLoadDevice(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			d, err := loadDevice(path)
+			d, err := Load(path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -41,9 +44,30 @@ func TestLoadDevice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, d.mirrors()); diff != "" {
+			if diff := cmp.Diff(tt.want, d.Mirrors()); diff != "" {
 				t.Errorf("mirrors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	d, err := Load(filepath.Join(t.TempDir(), "device.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.API.Listen != ":6443" || d.API.VsockPort != 10250 || d.Network.Static() || len(d.Clock.NTPServers) == 0 {
+		t.Errorf("defaults = %+v", d)
+	}
+	path := filepath.Join(t.TempDir(), "device.yaml")
+	if err := os.WriteFile(path, []byte("hostname: pi\nnetwork:\n  addresses: [192.168.1.20/24]\n  gateway: 192.168.1.1\napi:\n  listen: \"off\"\n  vsockPort: -1\nclock:\n  ntpServers: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Hostname != "pi" || !d.Network.Static() || d.API.Listen != "off" || d.API.VsockPort != -1 || len(d.Clock.NTPServers) != 0 {
+		t.Errorf("loaded = %+v", d)
 	}
 }
