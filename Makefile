@@ -12,6 +12,11 @@ RUNC_VERSION := v1.5.2
 # local images (no registry is reachable), libseccomp-dev and pkg-config let
 # runc build with seccomp.
 APT_PACKAGES := busybox-static libseccomp-dev pkg-config iproute2 e2fsprogs
+# The firmware image: QEMU and its UEFI firmware for the boards tested here,
+# the arm64 cross compiler and libseccomp for runc, and the partitioning and
+# FAT tools for the boot partitions (no root, no loop devices).
+APT_PACKAGES += qemu-system-arm qemu-efi-aarch64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	libseccomp-dev:arm64 dosfstools mtools fdisk xz-utils zstd
 
 DEV_FLASH ?= $(CURDIR)/examples
 DEV_STATE ?= /tmp/podboot-dev
@@ -25,7 +30,7 @@ GO_BINARIES := podagent podctl devnode mkimage
 ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
 PODBOOT_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared $(if $(ORIGIN),$(ORIGIN)/../shared)))
 
-.PHONY: all build deps test test-unit dev run examples-images bench clean
+.PHONY: all build deps test test-unit dev run image examples-images bench clean
 
 all: build
 
@@ -35,7 +40,8 @@ deps: .cache/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing Debian packages:" $$missing; \
-	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install -y $$missing" >&2; exit 1; fi; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo dpkg --add-architecture arm64 && sudo apt-get update && sudo apt-get install -y $$missing" >&2; exit 1; fi; \
+	  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v kubectl >/dev/null || echo ">> note: kubectl not found; the kubectl tests need /usr/bin/kubectl (v1.32)"
@@ -80,12 +86,30 @@ test-unit:
 dev: examples-images
 	$(BIN)/devnode --flash $(DEV_FLASH) --state $(DEV_STATE) --listen $(DEV_LISTEN)
 
-# make run boots the firmware image in QEMU. The image builder is the next
-# issue; until it lands, run the same agent on this host.
-run:
-	@echo ">> the QEMU image is not built yet (see README: status); running the examples on this host instead"
-	@echo ">> in another terminal: kubectl --server http://$(DEV_LISTEN) get pods -o wide"
-	$(MAKE) dev
+# make image: the firmware for BOARD (qemu-arm64, rpi4, rpi5, generic-arm64)
+# in out/BOARD/, with the manifests in PODS and the OCI archives in IMAGES on
+# its flash. By default: the examples, with arm64 stand-in images built from
+# Debian's busybox-static.
+BOARD ?= qemu-arm64
+PODS ?= $(CURDIR)/examples/pods
+EXAMPLE_IMAGES := $(CURDIR)/out/images-arm64
+IMAGES ?= $(EXAMPLE_IMAGES)
+DEVICE ?=
+MKFIRMWARE := $(GO) run ./rootfs/cmd/mkfirmware
+
+image: deps $(if $(filter $(EXAMPLE_IMAGES),$(IMAGES)),$(EXAMPLE_IMAGES)/.done)
+	$(MKFIRMWARE) -board $(BOARD) -pods $(PODS) -images $(IMAGES) $(if $(DEVICE),-device $(DEVICE)) -out out/$(BOARD)
+
+$(EXAMPLE_IMAGES)/.done: deps
+	$(MKFIRMWARE) example-images -arch arm64 -out $(EXAMPLE_IMAGES)
+	@touch $@
+
+# make run: build the qemu-arm64 image with the examples, boot it in QEMU,
+# wait for the pods and show them; Ctrl-C powers the board off.
+API_PORT ?= 6443
+run: deps
+	$(MAKE) image BOARD=qemu-arm64
+	./qemu/run out/qemu-arm64 --api-port $(API_PORT)
 
 bench: build
 	./bench/run.sh
