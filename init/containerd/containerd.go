@@ -32,12 +32,21 @@ var disabledPlugins = []string{
 	"io.containerd.internal.v1.tracing",
 }
 
-// Layout is one private containerd: everything under Dir.
+// Layout is one private containerd: everything under Dir, except the root
+// when RootDir says where (the board keeps it at /var/lib/containerd).
 type Layout struct {
-	Dir string
+	Dir     string
+	RootDir string
 }
 
-func (l Layout) Root() string       { return filepath.Join(l.Dir, "root") }
+// Root is the daemon's persistent directory (images, snapshots).
+func (l Layout) Root() string {
+	if l.RootDir != "" {
+		return l.RootDir
+	}
+	return filepath.Join(l.Dir, "root")
+}
+
 func (l Layout) State() string      { return filepath.Join(l.Dir, "state") }
 func (l Layout) Address() string    { return filepath.Join(l.Dir, "containerd.sock") }
 func (l Layout) TTRPC() string      { return filepath.Join(l.Dir, "containerd.sock.ttrpc") }

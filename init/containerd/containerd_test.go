@@ -27,6 +27,18 @@ func TestConfigNamesPrivatePaths(t *testing.T) {
 	}
 }
 
+// The board keeps the root at /var/lib/containerd and the rest in /run.
+func TestConfigRootDir(t *testing.T) {
+	l := Layout{Dir: "/run/containerd", RootDir: "/var/lib/containerd"}
+	cfg := l.Config()
+	for _, want := range []string{`root = "/var/lib/containerd"`, `state = "/run/containerd/state"`,
+		"address = \"/run/containerd/containerd.sock\""} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+}
+
 // TestIntegrationDaemonUsesPrivateSocket starts the real daemon and checks
 // it serves on the layout's socket (a config it misreads would make it
 // listen on the host's /run/containerd/containerd.sock instead).

@@ -5,6 +5,10 @@
 // a minute), except one that exits with code 125, which means "do not
 // restart me"; and Stop ends the services in reverse start order with
 // SIGTERM to the group, then SIGKILL after the service's stop timeout.
+// A service may set MaxFailures: after that many failures in a row the
+// supervisor gives up and calls OnGiveUp (PID 1 then reboots the board).
+// A command with Setsid (a console shell) runs as its own session leader
+// instead of in a new process group.
 //
 // A service that exits 0 is restarted too: the services of a board
 // (containerd, the pod agent) are meant to run until power-off, so any

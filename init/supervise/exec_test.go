@@ -190,3 +190,28 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Setsid command (the console shell) starts as a session leader, which
+// cannot also be put in a new process group, and Stop still ends it.
+func TestExecSetsid(t *testing.T) {
+	logs, log := newRecorded()
+	sup := New(log)
+	dir := t.TempDir()
+	sidFile := filepath.Join(dir, "sid")
+	svc := Service{Name: "shell", Command: func() *exec.Cmd {
+		c := exec.Command("/bin/sh", "-c", `ps -o sid= -p $$ > `+sidFile+`; exec sleep 1000`)
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		return c
+	}}
+	if err := sup.Start(svc); err != nil {
+		t.Fatal(err)
+	}
+	started := logs.waitLog(t, "service started", map[string]string{"service": "shell"})
+	if got := waitFile(t, sidFile); got != started.attrs["pid"] {
+		t.Errorf("session id %s, want the service's pid %s", got, started.attrs["pid"])
+	}
+	if err := sup.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLog(t, "service exited", map[string]string{"service": "shell", "status": "signal: terminated"})
+}

@@ -47,7 +47,11 @@ func startExec(svc Service) (process, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
+	// A session leader (a shell that owns the console, Setsid) already
+	// leads its own process group, and setpgid would fail for it.
+	if !cmd.SysProcAttr.Setsid {
+		cmd.SysProcAttr.Setpgid = true
+	}
 	cmd.WaitDelay = pipeWaitDelay
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -37,6 +37,14 @@ type Service struct {
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL;
 	// zero means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// MaxFailures is how many failures in a row (a run shorter than the
+	// backoff's healthy minute, or a start that failed) the supervisor
+	// tolerates; after that it stops restarting the service and calls
+	// OnGiveUp. Zero means restart forever.
+	MaxFailures int
+	// OnGiveUp is called, from the supervision goroutine, when the
+	// service failed MaxFailures times in a row. PID 1 reboots then.
+	OnGiveUp func(error)
 }
 
 // Supervisor starts services and keeps them running until Stop.
@@ -137,8 +145,13 @@ func (s *Supervisor) supervise(sv *supervised, r *run) {
 	defer close(sv.done)
 	var b backoff
 	attempt := 1
+	failures := 0
+	var lastErr error
 	for {
 		var ran time.Duration
+		if r == nil {
+			failures++
+		}
 		if r != nil {
 			e := r.proc.Wait()
 			ran = time.Since(r.started)
@@ -158,6 +171,19 @@ func (s *Supervisor) supervise(sv *supervised, r *run) {
 				s.log.Warn("service exited with code 125: not restarting", "service", sv.svc.Name)
 				return
 			}
+			if ran >= resetAfter {
+				failures = 0
+			}
+			failures++
+			lastErr = fmt.Errorf("exited after %v: %s", ran.Round(time.Millisecond), e.status)
+		}
+		if sv.svc.MaxFailures > 0 && failures >= sv.svc.MaxFailures {
+			err := fmt.Errorf("service %q failed %d times in a row, last: %w", sv.svc.Name, failures, lastErr)
+			s.log.Error("service keeps failing: giving up", "service", sv.svc.Name, "failures", failures, "err", lastErr)
+			if sv.svc.OnGiveUp != nil {
+				sv.svc.OnGiveUp(err)
+			}
+			return
 		}
 		delay := b.next(ran)
 		s.log.Info("service restarting", "service", sv.svc.Name, "in", delay)
@@ -178,6 +204,7 @@ func (s *Supervisor) supervise(sv *supervised, r *run) {
 		}
 		if err != nil {
 			s.log.Error("service failed to start", "service", sv.svc.Name, "attempt", attempt, "err", err)
+			lastErr = fmt.Errorf("start: %w", err)
 			r = nil
 		}
 	}

@@ -138,3 +138,38 @@ func TestStopContextCancelKills(t *testing.T) {
 		}
 	})
 }
+
+// A service that keeps crashing is given up after MaxFailures runs in a
+// row, and a healthy minute in between resets the count.
+func TestGiveUpAfterMaxFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := time.Second
+		crash := fakeRun{ran: 0, code: 1}
+		f := newFakeSpawner(map[string][]fakeRun{"svc": {
+			crash, crash, {ran: 60 * s, code: 1}, crash, crash, crash, crash,
+		}})
+		_, log := newRecorded()
+		sup := New(log)
+		sup.spawn = f.spawn
+		var gaveUp []string
+		svc := fakeService("svc")
+		svc.MaxFailures = 3
+		svc.OnGiveUp = func(err error) { gaveUp = append(gaveUp, err.Error()) }
+		if err := sup.Start(svc); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		want := []time.Duration{0, 1 * s, 3 * s, 64 * s, 66 * s}
+		if diff := cmp.Diff(want, f.startTimes()["svc"]); diff != "" {
+			t.Errorf("start times (-want +got):\n%s", diff)
+		}
+		wantErr := []string{`service "svc" failed 3 times in a row, last: exited after 0s: exit status 1`}
+		if diff := cmp.Diff(wantErr, gaveUp); diff != "" {
+			t.Errorf("OnGiveUp calls (-want +got):\n%s", diff)
+		}
+		if err := sup.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+}
