@@ -29,6 +29,10 @@ type Options struct {
 	// GitVersion is the Kubernetes version the API reports on /version
 	// ("v1.37.2").
 	GitVersion string
+	// Power serves POST /podboot/v1/poweroff and /podboot/v1/reboot; nil
+	// answers 501 with PowerDisabled as the reason.
+	Power         Power
+	PowerDisabled string
 	// Log receives what cannot be told to a client (a log stream that
 	// failed midway, a recovered panic); nil discards it.
 	Log *slog.Logger
@@ -97,6 +101,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/pods":
 		s.serveKubeletPods(w, r)
+		return
+	case PowerOffPath, RebootPath:
+		s.servePower(w, r, path)
 		return
 	}
 	rest, ok := strings.CutPrefix(path, "/api/v1/")

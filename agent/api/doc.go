@@ -9,5 +9,10 @@
 // docs/api.md for why and what it costs. The Table printers follow
 // Kubernetes' own (pkg/printers/internalversion) column for column.
 //
-// Writes are not served yet: POST, PUT, PATCH and DELETE answer 405.
+// Writes to resources are not served yet: POST, PUT, PATCH and DELETE
+// answer 405. POST /podboot/v1/poweroff and /podboot/v1/reboot hand a
+// power request to the board's PID 1 (see Power).
+//
+// The handler itself does no authentication: Authenticate wraps it with
+// kube-apiserver's bearer-token check for network listeners.
 package api
