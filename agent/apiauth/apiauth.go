@@ -154,6 +154,15 @@ func (c *Credentials) Covers(hosts []string, ips []net.IP) bool {
 	return true
 }
 
+// sans returns the server certificate's names and addresses.
+func (c *Credentials) sans() ([]string, []net.IP) {
+	cert, err := parseCert(c.Cert)
+	if err != nil {
+		return nil, nil
+	}
+	return cert.DNSNames, cert.IPAddresses
+}
+
 // Validate checks that the pieces fit: the key matches the server
 // certificate, the CA signed it, and the token is set.
 func (c *Credentials) Validate() error {

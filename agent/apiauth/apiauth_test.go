@@ -183,6 +183,23 @@ func TestEnsureFlash(t *testing.T) {
 	if !re.Covers(testHosts, moved) {
 		t.Error("reissued certificate does not cover the new address")
 	}
+	// The old names stay, in their order, the new ones follow.
+	re2, _, err := EnsureFlash(dir, []string{"renamed"}, []net.IP{net.ParseIP("192.168.7.7")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, ips := re2.sans()
+	var ipStrings []string
+	for _, ip := range ips {
+		ipStrings = append(ipStrings, ip.String())
+	}
+	if diff := cmp.Diff([]string{"localhost", "board", "renamed"}, hosts); diff != "" {
+		t.Errorf("hosts after a second move (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"127.0.0.1", "10.0.2.15", "192.168.1.20", "192.168.7.7"}, ipStrings); diff != "" {
+		t.Errorf("IPs after a second move (-want +got):\n%s", diff)
+	}
+	re = re2
 	loaded, err := LoadFlash(dir)
 	if err != nil {
 		t.Fatal(err)

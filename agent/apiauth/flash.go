@@ -95,8 +95,8 @@ func LoadFlash(dir string) (*Credentials, error) {
 // EnsureFlash loads dir/api/, or generates and writes new credentials when
 // any required file is missing (a first boot). When the loaded server
 // certificate does not name every host and IP and the CA key is there, it
-// issues a new server certificate (the board's address changed) and keeps
-// the CA and token. changed reports whether anything was written.
+// issues a new server certificate for the old names and the new ones (the
+// board's address changed) and keeps the CA and token. changed reports whether anything was written.
 // Credentials that exist but are corrupt are an error, not replaced: the
 // kubeconfigs that trust them would silently stop working.
 func EnsureFlash(dir string, hosts []string, ips []net.IP) (c *Credentials, changed bool, err error) {
@@ -121,7 +121,10 @@ func EnsureFlash(dir string, hosts []string, ips []net.IP) (c *Credentials, chan
 	if c.Covers(hosts, ips) || len(c.CAKey) == 0 {
 		return c, false, nil
 	}
-	if err := c.Reissue(hosts, ips); err != nil {
+	// Keep the names already there: the builder's (localhost, 10.0.2.15)
+	// and earlier addresses cost nothing and may still be in use.
+	oldHosts, oldIPs := c.sans()
+	if err := c.Reissue(append(oldHosts, hosts...), append(oldIPs, ips...)); err != nil {
 		return nil, false, err
 	}
 	if err := c.WriteFlash(dir); err != nil {
