@@ -56,14 +56,50 @@ func (c *client) get(ctx context.Context, path string, query url.Values, accept 
 	return resp, nil
 }
 
+// post sends POST path and returns the server's Status if it is 2xx.
+func (c *client) post(ctx context.Context, path string) (metav1.Status, error) {
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	if err != nil {
+		return metav1.Status{}, fmt.Errorf("request %s: %w", u.String(), err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return metav1.Status{}, fmt.Errorf("POST %s: %w", u.String(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return metav1.Status{}, decodeStatus(resp)
+	}
+	var st metav1.Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return metav1.Status{}, fmt.Errorf("POST %s: decode the answer: %w", u.String(), err)
+	}
+	return st, nil
+}
+
 // statusError is an error the server answered with a metav1.Status.
 type statusError struct {
 	code   int
 	status metav1.Status
 }
 
-// Error reads as kubectl prints it: Error from server (NotFound): pods "x" not found
+// Error reads as kubectl prints it: Error from server (NotFound): pods "x"
+// not found, and for a 401 "error: You must be logged in to the server
+// (Unauthorized)".
 func (e *statusError) Error() string {
+	if e.code == http.StatusUnauthorized {
+		msg := e.status.Message
+		if msg == "" {
+			msg = "Unauthorized"
+		}
+		return fmt.Sprintf("error: You must be logged in to the server (%s)", msg)
+	}
+	if e.status.Kind == "Status" && e.status.Reason == "" && e.status.Message != "" {
+		return "Error from server: " + e.status.Message
+	}
 	reason := string(e.status.Reason)
 	if reason == "" {
 		reason = http.StatusText(e.code)

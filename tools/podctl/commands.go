@@ -131,6 +131,21 @@ func podLogs(ctx context.Context, c *client, ns, pod, container string, follow b
 	return nil
 }
 
+// power asks the agent to power the board off or reboot it, and prints
+// the agent's answer ("powering off", "rebooting").
+func power(ctx context.Context, c *client, cmd string, stdout io.Writer) error {
+	st, err := c.post(ctx, "/podboot/v1/"+cmd)
+	if err != nil {
+		return err
+	}
+	msg := st.Message
+	if msg == "" {
+		msg = cmd + " requested"
+	}
+	fmt.Fprintln(stdout, msg)
+	return nil
+}
+
 // printVersion prints the client's version and the server's, as kubectl
 // version does.
 func printVersion(ctx context.Context, c *client, stdout io.Writer) error {

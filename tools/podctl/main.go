@@ -15,6 +15,8 @@ import (
 // Config is podctl's command line.
 type Config struct {
 	Server, Kubeconfig string
+	Token, CA          string // kubectl's --token and --certificate-authority
+	Vsock              string // CID:PORT: talk over AF_VSOCK instead
 	Namespace          string
 	AllNamespaces      bool
 	Container          string
@@ -56,9 +58,11 @@ func main() {
 
 const usage = `podctl: a small client of a podboot agent's API
 
-  podctl [--server URL | --kubeconfig FILE] [-n NS | -A] get pods
+  podctl [--server URL | --kubeconfig FILE | --vsock CID:PORT] [-n NS | -A] get pods
   podctl logs POD [-c CONTAINER] [-f]
   podctl version
+  podctl poweroff
+  podctl reboot
 
 Flags may come before or after the command, as with kubectl.
 `
@@ -75,6 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Server, "server", "", "the address of the agent's API (overrides the kubeconfig's)")
 	fs.StringVar(&cfg.Server, "s", "", "shorthand for --server")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "path to a kubeconfig file")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token for the API (overrides the kubeconfig's credentials)")
+	fs.StringVar(&cfg.CA, "certificate-authority", "", "path to the CA certificate file (overrides the kubeconfig's)")
+	fs.StringVar(&cfg.Vsock, "vsock", "", "talk to the agent over AF_VSOCK at CID:PORT instead of a server: 1:10250 inside the guest, GUESTCID:10250 from the hypervisor host")
 	fs.StringVar(&cfg.Namespace, "namespace", "", "namespace (default: the context's, else default)")
 	fs.StringVar(&cfg.Namespace, "n", "", "shorthand for --namespace")
 	fs.BoolVar(&cfg.AllNamespaces, "all-namespaces", false, "list across all namespaces")
@@ -109,24 +116,19 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cmd, args := cfg.Args[0], cfg.Args[1:]
 	switch cmd {
-	case "get", "logs", "version":
+	case "get", "logs", "version", "poweroff", "reboot":
 	default:
-		return fmt.Errorf("unknown command %q (want get, logs or version)", cmd)
+		return fmt.Errorf("unknown command %q (want get, logs, version, poweroff or reboot)", cmd)
 	}
-	t, err := findTarget(cfg.Server, cfg.Kubeconfig, cfg.KubeconfigEnv, cfg.Home)
+	c, ns, err := connect(cfg)
 	if err != nil {
 		if cmd == "version" {
 			fmt.Fprintf(cfg.Stdout, "Client Version: %s\n", clientVersion())
 		}
 		return err
 	}
-	c, err := newClient(t)
-	if err != nil {
-		return err
-	}
-	ns := cfg.Namespace
-	if ns == "" {
-		ns = t.Namespace
+	if cfg.Namespace != "" {
+		ns = cfg.Namespace
 	}
 	if ns == "" {
 		ns = "default"
@@ -142,10 +144,46 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return errors.New("logs: want exactly one pod name: podctl logs POD [-c CONTAINER] [-f]")
 		}
 		return podLogs(ctx, c, ns, args[0], cfg.Container, cfg.Follow, cfg.Stdout)
+	case "poweroff", "reboot":
+		if len(args) != 0 {
+			return fmt.Errorf("%s: unexpected arguments %q", cmd, args)
+		}
+		return power(ctx, c, cmd, cfg.Stdout)
 	default:
 		if len(args) != 0 {
 			return fmt.Errorf("version: unexpected arguments %q", args)
 		}
 		return printVersion(ctx, c, cfg.Stdout)
 	}
+}
+
+// connect finds the agent: over AF_VSOCK with --vsock, else as kubectl
+// finds a server. It returns the context's namespace, if any.
+func connect(cfg Config) (*client, string, error) {
+	if cfg.Vsock != "" {
+		if cfg.Server != "" || cfg.Kubeconfig != "" || cfg.Token != "" || cfg.CA != "" {
+			return nil, "", errors.New("--vsock talks to the agent directly: it does not go with --server, --kubeconfig, --token or --certificate-authority")
+		}
+		cid, port, err := parseVsock(cfg.Vsock)
+		if err != nil {
+			return nil, "", err
+		}
+		return newVsockClient(cid, port), "", nil
+	}
+	t, err := findTarget(cfg.Server, cfg.Kubeconfig, cfg.KubeconfigEnv, cfg.Home)
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg.Token != "" {
+		// As kubectl: --token replaces the user's credentials.
+		t.User = user{Token: cfg.Token}
+	}
+	if cfg.CA != "" {
+		t.Cluster.CertificateAuthority, t.Cluster.CertificateAuthorityData = cfg.CA, nil
+	}
+	c, err := newClient(t)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, t.Namespace, nil
 }
