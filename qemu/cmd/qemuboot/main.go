@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/podboot/podboot/qemu/machine"
 )
@@ -116,9 +117,17 @@ func run(ctx context.Context, cfg machine.Config, log *slog.Logger) (machine.Res
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		// A ^C in a terminal can reach us twice at once (from the terminal
+		// and forwarded by a wrapper script): signals less than a second
+		// apart are one press. A later one quits QEMU.
+		var last time.Time
 		for {
 			select {
 			case s := <-sigs:
+				if time.Since(last) < time.Second {
+					continue
+				}
+				last = time.Now()
 				log.Info("signal", "signal", s)
 				select {
 				case button <- struct{}{}:
