@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/podboot/podboot/internal/device"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/podboot/podboot/agent/reconcile"
 	ctrdruntime "github.com/podboot/podboot/agent/runtime/containerd"
 	"github.com/podboot/podboot/agent/store"
+	"github.com/podboot/podboot/internal/device"
 )
 
 // Config is what podagent's flags say.
@@ -29,8 +29,18 @@ type Config struct {
 	ContainerdAddress string
 	RuncPath          string
 	RuncRoot          string
-	Listen            string // HTTP API address ("" = none)
-	NodeName          string
+	// Listen is a loopback address for the plain-HTTP API without
+	// authentication ("" = none): devnode's and the tests'.
+	Listen string
+	// DeviceListeners serves device.yaml's api listeners: HTTPS with the
+	// flash credentials and the AF_VSOCK port. Off by default because on a
+	// host they are not the agent's to take (the host's /dev/vsock belongs
+	// to the machine, :6443 may be in use); the board's PID 1 turns it on.
+	DeviceListeners bool
+	// PowerPID is the process the power endpoints signal (the board's
+	// PID 1); 0 turns them off. It must be the agent's parent.
+	PowerPID int
+	NodeName string
 	// Resync is how often the manifest directory is re-read even without
 	// an inotify event.
 	Resync time.Duration
@@ -129,33 +139,49 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), manifest.Options{NodeName: cfg.NodeName}, cfg.Resync, log.With("component", "manifests"))
 	g.Go(func() error { return watcher.Run(gctx, apply.apply) })
 
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			cancelRun()
-			_ = g.Wait()
-			return fmt.Errorf("listen on %q: %w", cfg.Listen, err)
+	power, powerOff := powerControl(cfg.PowerPID, os.Getppid(), killProcess)
+	opts := api.Options{
+		NodeName:   cfg.NodeName,
+		GitVersion: KubernetesVersion,
+		Log:        log.With("component", "api"),
+	}
+	if power != nil {
+		opts.Power = power
+		log.Info("power control on", "pid", cfg.PowerPID)
+	} else {
+		opts.PowerDisabled = powerOff
+		if cfg.PowerPID != 0 {
+			log.Warn("power control off", "reason", powerOff)
 		}
-		handler := api.New(st, &logStreamer{st: st, root: filepath.Join(cfg.StateDir, "pods")}, api.Options{
-			NodeName:   cfg.NodeName,
-			GitVersion: KubernetesVersion,
-			Log:        log.With("component", "api"),
-		})
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	}
+	handler := api.New(st, &logStreamer{st: st, root: filepath.Join(cfg.StateDir, "pods")}, opts)
+	listeners, keeper, err := cfg.listeners(dev.API, handler, log.With("component", "api"))
+	if err != nil {
+		cancelRun()
+		_ = g.Wait()
+		return err
+	}
+	if keeper != nil {
 		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve API on %q: %w", cfg.Listen, err)
-			}
+			keeper.run(gctx)
 			return nil
 		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
-		log.Info("serving API", "address", ln.Addr().String())
 	}
+	for _, l := range listeners {
+		g.Go(func() error {
+			l.serve(gctx, log.With("component", "api"))
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+		defer cancel()
+		for _, l := range listeners {
+			_ = l.srv.Shutdown(sctx) // a stuck client does not hold up power-off
+		}
+		return nil
+	})
 
 	// Power-off: ctx ends → stop every pod gracefully, then stop the rest.
 	select {
@@ -171,6 +197,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-gctx.Done():
 	}
 	return g.Wait()
+}
+
+// listeners are the API's listeners: --listen's plain HTTP on loopback,
+// and device.yaml's with --device-listeners. --listen is opened here so a
+// bad or taken address stops the agent at once, as devnode expects.
+// The certificate keeper, when HTTPS is on, must run beside them.
+func (cfg Config) listeners(dev device.API, handler http.Handler, log *slog.Logger) ([]listener, *certKeeper, error) {
+	var out []listener
+	if cfg.Listen != "" {
+		if err := checkLoopback(cfg.Listen); err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen on %q: %w", cfg.Listen, err)
+		}
+		first := true
+		out = append(out, listener{
+			name: "http",
+			srv:  &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+			hint: tcpHint,
+			listen: func() (net.Listener, error) {
+				if first {
+					first = false
+					return ln, nil
+				}
+				return net.Listen("tcp", cfg.Listen)
+			},
+		})
+	}
+	if !cfg.DeviceListeners {
+		return out, nil, nil
+	}
+	dl, keeper := deviceListeners(cfg, dev, handler, log)
+	return append(out, dl...), keeper, nil
 }
 
 // KubernetesVersion is the API version podboot's types come from
