@@ -108,8 +108,11 @@ func TestStaticConfig(t *testing.T) {
 		r := &Runner{
 			Config: Config{Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.20/24")}, Gateway: netip.MustParseAddr("192.168.1.1"),
 				Nameservers: []netip.Addr{netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("9.9.9.9")}, ResolvConf: resolv},
-			Links:      links,
-			DHCP:       func(context.Context, string) (Lease, error) { t.Error("DHCP asked for a static config"); return Lease{}, nil },
+			Links: links,
+			DHCP: func(context.Context, string) (Lease, error) {
+				t.Error("DHCP asked for a static config")
+				return Lease{}, nil
+			},
 			Timing:     fastTiming,
 			Log:        slog.New(slog.DiscardHandler),
 			Configured: func(name string, a []netip.Prefix) { configured = append(configured, name+" "+a[0].String()) },
