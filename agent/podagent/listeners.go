@@ -128,6 +128,8 @@ type certKeeper struct {
 	flash string
 	sans  func() ([]string, []net.IP)
 	log   *slog.Logger
+	// ensure is apiauth.EnsureFlash; tests make it fail.
+	ensure func(dir string, hosts []string, ips []net.IP) (*apiauth.Credentials, bool, error)
 
 	mu    sync.Mutex
 	creds *apiauth.Credentials
@@ -136,7 +138,7 @@ type certKeeper struct {
 
 // newCertKeeper loads the credentials, generating them on a first boot.
 func newCertKeeper(flash string, sans func() ([]string, []net.IP), log *slog.Logger) (*certKeeper, error) {
-	k := &certKeeper{flash: flash, sans: sans, log: log}
+	k := &certKeeper{flash: flash, sans: sans, log: log, ensure: apiauth.EnsureFlash}
 	if err := k.refresh(); err != nil {
 		return nil, err
 	}
@@ -150,9 +152,19 @@ func (k *certKeeper) refresh() error {
 	if k.creds != nil && k.creds.Covers(hosts, ips) {
 		return nil
 	}
-	creds, changed, err := apiauth.EnsureFlash(k.flash, hosts, ips)
+	creds, changed, err := k.ensure(k.flash, hosts, ips)
 	if err != nil {
-		return err
+		// A flash that cannot be written (mounted read-only after a bad
+		// fsck) must not take HTTPS down: serve what is there.
+		loaded, lerr := apiauth.LoadFlash(k.flash)
+		if lerr != nil {
+			return err
+		}
+		if k.creds != nil && string(loaded.Cert) == string(k.creds.Cert) {
+			return nil // already serving it; the error was logged before
+		}
+		k.log.Warn("could not issue an API server certificate for the board's names; serving the one on the flash", "err", err)
+		creds, changed = loaded, false
 	}
 	if k.creds != nil && creds.Token != k.creds.Token {
 		// The API checks the token read at start; a new one needs a restart.

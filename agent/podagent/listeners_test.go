@@ -174,3 +174,42 @@ func TestCertKeeper(t *testing.T) {
 		t.Errorf("reissue not logged:\n%s", logs.String())
 	}
 }
+
+// A flash that cannot be written keeps serving the certificate it has.
+func TestCertKeeperReadOnlyFlash(t *testing.T) {
+	flash := t.TempDir()
+	creds, err := apiauth.Generate([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := creds.WriteFlash(flash); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	k := &certKeeper{
+		flash: flash,
+		sans:  func() ([]string, []net.IP) { return []string{"localhost", "elsewhere"}, nil },
+		log:   slog.New(slog.NewTextHandler(&logs, nil)),
+		ensure: func(string, []string, []net.IP) (*apiauth.Credentials, bool, error) {
+			return nil, false, errors.New("write api/tls.crt: read-only file system")
+		},
+	}
+	if err := k.refresh(); err != nil {
+		t.Fatalf("refresh with a read-only flash: %v", err)
+	}
+	if k.token() != creds.Token {
+		t.Error("not serving the flash's credentials")
+	}
+	if err := k.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "read-only file system"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	}
+	// Nothing on the flash at all: HTTPS cannot start.
+	k.flash = t.TempDir()
+	k.creds = nil
+	if err := k.refresh(); err == nil {
+		t.Error("no credentials and a read-only flash: no error")
+	}
+}
