@@ -188,3 +188,58 @@ func SubtreeControl(ctrls []string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// LeaveRootfs puts a bind mount of the initramfs over / and chroots into
+// it: switch_root without copying anything. pivot_root(2) refuses to run
+// while the caller's root is the initial rootfs (EINVAL: it has no parent
+// mount), and runc pivot_roots into every container; below the bind mount
+// it works. PID 1 does this first, before any other mount. It does nothing
+// when / is already a mount with a parent (booted from a disk, or done).
+func LeaveRootfs() (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return false, fmt.Errorf("statfs /: %w", err)
+	}
+	if st.Type != unix.RAMFS_MAGIC && st.Type != unix.TMPFS_MAGIC {
+		return false, nil
+	}
+	if isMountedRoot() {
+		return false, nil
+	}
+	const dir = "/.rootfs"
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"mkdir " + dir, func() error { return os.MkdirAll(dir, 0o700) }},
+		{"mount --bind / " + dir, func() error { return unix.Mount("/", dir, "", unix.MS_BIND, "") }},
+		{"cd " + dir, func() error { return os.Chdir(dir) }},
+		{"mount --move . /", func() error { return unix.Mount(".", "/", "", unix.MS_MOVE, "") }},
+		{"chroot .", func() error { return unix.Chroot(".") }},
+		{"cd /", func() error { return os.Chdir("/") }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return false, fmt.Errorf("leave the initramfs root: %s: %w", s.what, err)
+		}
+	}
+	return true, nil
+}
+
+// isMountedRoot reports whether / is already a mount below rootfs, from
+// /proc/self/mountinfo when /proc is there (it is not, this early in a
+// boot: then / is the initramfs).
+func isMountedRoot() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == "/" {
+			n++
+		}
+	}
+	return n > 0
+}

@@ -43,6 +43,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, power.Signals...)
 
+	left, err := mounts.LeaveRootfs()
+	if err != nil {
+		// Containers will fail to start (pivot_root), the rest works.
+		log.Error("initramfs root", "err", err)
+	}
 	if err := mounts.MountAll(mounts.System{}, mounts.Table(), func(m mounts.Mount, err error) {
 		log.Warn("optional mount failed", "mount", m.String(), "err", err)
 	}); err != nil {
@@ -51,7 +56,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 	if err := reopenConsole(); err != nil {
 		log.Warn("console", "err", err)
 	}
-	log.Info("mounted", "table", strings.TrimSpace(mounts.Script(mounts.Table())))
+	log.Info("mounted", "rootBind", left, "table", strings.TrimSpace(mounts.Script(mounts.Table())))
 
 	raw, err := os.ReadFile("/proc/cmdline")
 	if err != nil {

@@ -7,11 +7,11 @@ package main
 
 import (
 	"fmt"
-	"runtime"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
