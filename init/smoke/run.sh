@@ -60,50 +60,64 @@ echo "/lib/modules/$kver/kernel/no/such_module.ko" >> stage/lib/modules/load.ord
 ./mkcpio stage initramfs.cpio.gz
 ls -la initramfs.cpio.gz
 
-step "flash: ext4 PODBOOT, marked with errors so that e2fsck runs"
-rm -rf flash && mkdir -p flash/.podboot
-printf 'hostname: smoke-board\n' > flash/device.yaml
-echo "hello from the flash" > flash/hello.txt
-echo "2030-01-01T00:00:00Z" > flash/.podboot/clock
-rm -f disk.img && mkfs.ext4 -q -L PODBOOT -d flash disk.img 64M
-tune2fs -E force_fsck disk.img >/dev/null
 
-step "boot"
-rm -f console.log mon.sock
-qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
-	-kernel "$kroot/boot/vmlinuz-$kver" -initrd initramfs.cpio.gz \
-	-append "console=ttyAMA0 cgroup_no_v1=all" \
-	-drive if=virtio,format=raw,file=disk.img \
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
-	-monitor unix:mon.sock,server,nowait -serial file:console.log -display none &
-qpid=$!
-trap 'kill $qpid 2>/dev/null || true' EXIT
-for i in $(seq 1 180); do
-	grep -q "SMOKE ready" console.log 2>/dev/null && break
-	kill -0 $qpid 2>/dev/null || fail "qemu exited early; see $work/console.log"
-	sleep 1
-done
-grep -q "SMOKE ready" console.log || fail "no 'SMOKE ready' in 180 s; see $work/console.log"
+# newflash: an ext4 PODBOOT flash marked "errors detected" so e2fsck runs.
+newflash() {
+	rm -rf flash && mkdir -p flash/.podboot
+	printf 'hostname: smoke-board\n' > flash/device.yaml
+	echo "hello from the flash" > flash/hello.txt
+	echo "2030-01-01T00:00:00Z" > flash/.podboot/clock
+	rm -f disk.img && mkfs.ext4 -q -L PODBOOT -d flash disk.img 64M
+	tune2fs -E force_fsck disk.img >/dev/null
+}
 
-step "power button (system_powerdown)"
-python3 - "$work/mon.sock" <<'PY'
+# boot CMDLINE-EXTRA READY-PATTERN: boots, waits for the pattern, presses
+# the power button when PRESS=1, and waits for QEMU to exit.
+boot() {
+	rm -f console.log mon.sock
+	qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
+		-kernel "$kroot/boot/vmlinuz-$kver" -initrd initramfs.cpio.gz \
+		-append "console=ttyAMA0 cgroup_no_v1=all $1" \
+		-drive if=virtio,format=raw,file=disk.img \
+		-netdev user,id=n0 -device virtio-net-pci,netdev=n0 \
+		-monitor unix:mon.sock,server,nowait -serial file:console.log -display none &
+	qpid=$!
+	trap 'kill $qpid 2>/dev/null || true' EXIT
+	for i in $(seq 1 180); do
+		grep -Eq "$2" console.log 2>/dev/null && break
+		kill -0 $qpid 2>/dev/null || break
+		sleep 1
+	done
+	grep -Eq "$2" console.log || { kill $qpid; fail "no /$2/ in 180 s; see $work/console.log"; }
+	if [ "${PRESS:-1}" = 1 ]; then
+		step "power button (system_powerdown)"
+		python3 - "$work/mon.sock" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(0.2)
 s.sendall(b"system_powerdown\n"); time.sleep(0.5); s.close()
 PY
-for i in $(seq 1 60); do kill -0 $qpid 2>/dev/null || break; sleep 1; done
-kill -0 $qpid 2>/dev/null && fail "guest did not power off in 60 s"
-wait $qpid || true
-trap - EXIT
+	fi
+	for i in $(seq 1 60); do kill -0 $qpid 2>/dev/null || break; sleep 1; done
+	kill -0 $qpid 2>/dev/null && { kill $qpid; fail "guest did not go down in 60 s"; }
+	wait $qpid || true
+	trap - EXIT
+}
 
-step "checks"
 ok=0
 check() { # description, grep pattern (extended)
 	if grep -Eq -- "$2" console.log; then echo "ok   $1"; else echo "FAIL $1 (no /$2/)"; ok=1; fi
 }
+flash_clean() {
+	if e2fsck -fn disk.img >fsck.out 2>&1; then echo "ok   flash clean after $1"; else echo "FAIL flash not clean after $1:"; cat fsck.out; ok=1; fi
+}
+
+step "boot 1: services, power button"
+newflash
+boot "" "SMOKE ready"
+cp console.log console-1.log
 check "first line of PID 1" 'podboot init starting'
 check "cgroup2 mounted, no v1" 'SMOKE mounts: cgroup2 /sys/fs/cgroup cgroup2'
-check "controllers enabled" 'SMOKE subtree_control: .*cpu.*memory.*pids|SMOKE subtree_control: .*memory.*pids'
+check "controllers enabled" 'SMOKE subtree_control: .*cpu.*memory.*pids'
 check "devtmpfs" 'SMOKE mounts: devtmpfs /dev devtmpfs'
 check "/var tmpfs" 'SMOKE mounts: tmpfs /var tmpfs'
 check "modules loaded, bad one logged" 'module failed.*such_module'
@@ -115,13 +129,32 @@ check "DHCP lease" 'network: DHCP lease.*address=10.0.2.15/24'
 check "resolv.conf" 'SMOKE resolv: nameserver 10.0.2.3'
 check "podagent restarted after a crash" 'msg="service started" service=podagent pid=[0-9]+ attempt=2'
 check "podagent flags" 'SMOKE podagent args --flash /flash --state /run/podboot --containerd /run/containerd/containerd.sock --runc /bin/runc'
+check "pivot_root works for runc" 'SMOKE pivot_root: ok'
 check "power button" 'power button pressed'
-check "podagent stopped before containerd" 'SMOKE podagent got SIGTERM'
+check "podagent stopped" 'SMOKE podagent got SIGTERM'
 check "flash unmounted" 'step="unmount flash" result=unmounted'
 check "poweroff" 'msg="system going down" action=poweroff'
-check "pivot_root works for runc" 'SMOKE pivot_root: ok'
 if grep -n "SMOKE podagent got SIGTERM\|SMOKE containerd got SIGTERM" console.log | awk -F: 'NR==1 && !/podagent/{exit 1}'; then echo "ok   stop order"; else echo "FAIL stop order"; ok=1; fi
-if e2fsck -fn disk.img >fsck.out 2>&1; then echo "ok   flash clean after poweroff"; else echo "FAIL flash not clean:"; cat fsck.out; ok=1; fi
+flash_clean poweroff
 saved=$(debugfs -R "cat /.podboot/clock" disk.img 2>/dev/null)
 case $saved in 203*) echo "ok   clock saved at shutdown ($saved)";; *) echo "FAIL clock not saved ($saved)"; ok=1;; esac
-[ $ok = 0 ] && echo "PASS (console: $work/console.log)" || { echo "console: $work/console.log"; exit 1; }
+
+step "boot 2: podagent missing: fatal, countdown, reboot"
+mv stage/bin/podagent podagent.off
+./mkcpio stage initramfs.cpio.gz
+PRESS=0 boot "" 'going down" action=reboot'
+cp console.log console-2.log
+check "fatal logged" 'FATAL: rebooting after the countdown'
+check "countdown" 'rebooting in 1 s'
+check "reboot" 'msg="system going down" action=reboot'
+flash_clean reboot
+
+step "boot 3: podagent missing with podboot.debug=shell: no reboot, a shell"
+boot "podboot.debug=shell" 'msg="service started" service=shell'
+cp console.log console-3.log
+check "no reboot in debug mode" 'podboot.debug=shell: not rebooting'
+check "shell on the console" 'msg="service started" service=shell'
+check "poweroff still works" 'msg="system going down" action=poweroff'
+mv podagent.off stage/bin/podagent
+
+[ $ok = 0 ] && echo "PASS (consoles: $work/console-{1,2,3}.log)" || { echo "consoles: $work/console-{1,2,3}.log"; exit 1; }

@@ -216,7 +216,8 @@ func services(cfg Config, debugShell bool, output func(string) io.Writer, giveUp
 		svcs = append(svcs, supervise.Service{
 			Name:        shellName,
 			Command:     func() *exec.Cmd { return shellCommand(cfg.Shell) },
-			StopTimeout: time.Second,
+			// An interactive shell ignores SIGTERM: do not wait long.
+			StopTimeout: 250 * time.Millisecond,
 		})
 	}
 	return svcs
