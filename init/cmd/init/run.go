@@ -214,8 +214,8 @@ func services(cfg Config, debugShell bool, output func(string) io.Writer, giveUp
 	}
 	if debugShell {
 		svcs = append(svcs, supervise.Service{
-			Name:        shellName,
-			Command:     func() *exec.Cmd { return shellCommand(cfg.Shell) },
+			Name:    shellName,
+			Command: func() *exec.Cmd { return shellCommand(cfg.Shell) },
 			// An interactive shell ignores SIGTERM: do not wait long.
 			StopTimeout: 250 * time.Millisecond,
 		})
