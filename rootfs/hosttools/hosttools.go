@@ -28,7 +28,7 @@ var packages = map[string]string{
 	"aarch64-linux-gnu-objcopy": "binutils-aarch64-linux-gnu",
 	"pkg-config":                "pkg-config",
 	"/usr/lib/aarch64-linux-gnu/libseccomp.a": "libseccomp-dev:arm64",
-	"/usr/lib/aarch64-linux-gnu/libc.a":       "libc6-dev-arm64-cross",
+	"/usr/aarch64-linux-gnu/lib/libc.a":       "libc6-dev-arm64-cross",
 }
 
 // Lookup finds a tool on PATH (or checks a file path).

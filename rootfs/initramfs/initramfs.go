@@ -19,9 +19,10 @@ import (
 )
 
 type entry struct {
-	mode   uint64 // cpio.S_IF* | perm
-	data   []byte
-	target string // symlink
+	mode         uint64 // cpio.S_IF* | perm
+	data         []byte
+	target       string // symlink
+	major, minor uint64 // character device
 }
 
 // Tree is the initramfs content.
@@ -69,6 +70,13 @@ func (t *Tree) CopyFile(name, src string, perm os.FileMode) error {
 // Symlink adds a symbolic link.
 func (t *Tree) Symlink(name, target string) error {
 	return t.add(name, entry{mode: cpio.S_IFLNK | 0o777, target: target})
+}
+
+// CharDev adds a character device node: /dev/console must exist in the
+// initramfs for the kernel to give PID 1 a console (no devtmpfs is mounted
+// before init runs).
+func (t *Tree) CharDev(name string, perm os.FileMode, major, minor uint64) error {
+	return t.add(name, entry{mode: cpio.S_IFCHR | unixPerm(perm), major: major, minor: minor})
 }
 
 // Dir adds a directory (parents of other entries are added as 0755).
@@ -128,6 +136,9 @@ func (t *Tree) Records() []cpio.Record {
 		switch e.mode & cpio.S_IFMT {
 		case cpio.S_IFDIR:
 			info.NLink = 2
+			recs = append(recs, cpio.Record{Info: info})
+		case cpio.S_IFCHR:
+			info.Rmajor, info.Rminor = e.major, e.minor
 			recs = append(recs, cpio.Record{Info: info})
 		case cpio.S_IFLNK:
 			recs = append(recs, cpio.StaticRecord([]byte(e.target), info))

@@ -21,6 +21,7 @@ func build(t *testing.T, order []string) *Tree {
 		"sh":       func() error { return tr.Symlink("/bin/sh", "/bbin/gosh") },
 		"module":   func() error { return tr.File("/lib/modules/6.1/kernel/fs/ext4/ext4.ko", []byte("ko"), 0o644) },
 		"tmp":      func() error { return tr.Dir("/tmp", 0o777|os.ModeSticky) },
+		"console":  func() error { return tr.CharDev("/dev/console", 0o600, 5, 1) },
 	}
 	for _, k := range order {
 		if err := add[k](); err != nil {
@@ -31,8 +32,8 @@ func build(t *testing.T, order []string) *Tree {
 }
 
 func TestDeterministic(t *testing.T) {
-	a := build(t, []string{"init", "podagent", "sh", "module", "tmp"})
-	b := build(t, []string{"tmp", "module", "sh", "podagent", "init"})
+	a := build(t, []string{"init", "podagent", "sh", "module", "tmp", "console"})
+	b := build(t, []string{"console", "tmp", "module", "sh", "podagent", "init"})
 	for _, comp := range []string{None, Gzip, Zstd} {
 		var ba, bb bytes.Buffer
 		if err := a.Write(&ba, comp); err != nil {
@@ -49,7 +50,7 @@ func TestDeterministic(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	var buf bytes.Buffer
-	if err := build(t, []string{"init", "podagent", "sh", "module", "tmp"}).Write(&buf, None); err != nil {
+	if err := build(t, []string{"init", "podagent", "sh", "module", "tmp", "console"}).Write(&buf, None); err != nil {
 		t.Fatal(err)
 	}
 	r := cpio.Newc.Reader(bytes.NewReader(buf.Bytes()))
@@ -66,6 +67,9 @@ func TestRecords(t *testing.T) {
 			t.Errorf("%s: mtime %d uid %d gid %d, want zeros", rec.Name, rec.MTime, rec.UID, rec.GID)
 		}
 		line := rec.Name + " " + modeString(rec.Mode)
+		if rec.Mode&cpio.S_IFMT == cpio.S_IFCHR {
+			line += fmt.Sprintf(" %d,%d", rec.Rmajor, rec.Rminor)
+		}
 		if rec.Mode&cpio.S_IFMT == cpio.S_IFLNK {
 			target, _ := io.ReadAll(io.NewSectionReader(rec.ReaderAt, 0, int64(rec.FileSize)))
 			line += " -> " + string(target)
@@ -76,6 +80,8 @@ func TestRecords(t *testing.T) {
 		"bin dir 755",
 		"bin/podagent file 755",
 		"bin/sh link 777 -> /bbin/gosh",
+		"dev dir 755",
+		"dev/console chardev 600 5,1",
 		"init file 755",
 		"lib dir 755",
 		"lib/modules dir 755",
@@ -92,7 +98,7 @@ func TestRecords(t *testing.T) {
 }
 
 func modeString(m uint64) string {
-	kind := map[uint64]string{cpio.S_IFDIR: "dir", cpio.S_IFLNK: "link", cpio.S_IFREG: "file"}[m&cpio.S_IFMT]
+	kind := map[uint64]string{cpio.S_IFDIR: "dir", cpio.S_IFLNK: "link", cpio.S_IFREG: "file", cpio.S_IFCHR: "chardev"}[m&cpio.S_IFMT]
 	return fmt.Sprintf("%s %o", kind, m&0o7777)
 }
 
