@@ -231,7 +231,14 @@ type FAT struct {
 // MkFAT writes a FAT32 filesystem into partition p of img and copies Src
 // into it with mtools.
 func MkFAT(ctx context.Context, img string, p Partition, f FAT) error {
-	args := []string{"mkfs.vfat", "-F", "32", "-S", "512", "-n", f.Label, "-i", f.VolumeID, "--invariant",
+	// Small clusters keep a small partition well above FAT32's minimum
+	// cluster count (65525): at the edge, mkfs.fat warns and mtools then
+	// reads the volume as FAT16 with no root directory slots.
+	spc := int64(8)
+	for spc > 1 && p.Size/(Sector*spc) < 2*65525 {
+		spc /= 2
+	}
+	args := []string{"mkfs.vfat", "-F", "32", "-S", "512", "-s", strconv.FormatInt(spc, 10), "-n", f.Label, "-i", f.VolumeID, "--invariant",
 		"--offset=" + strconv.FormatInt(p.Start/Sector, 10), img, strconv.FormatInt(p.Size/1024, 10)}
 	if err := run(ctx, nil, "", args...); err != nil {
 		return fmt.Errorf("write FAT %s: %w", f.Label, err)

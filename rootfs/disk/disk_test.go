@@ -170,3 +170,36 @@ func TestIntegrationImage(t *testing.T) {
 		t.Error("two builds of the same image differ")
 	}
 }
+
+// TestIntegrationFATSizes writes the boot partitions of the boards (ESP
+// 128 MiB, Pi 256 MiB) and others: each must take files with long names.
+// 256 MiB at mkfs.fat's default 4 KiB clusters sits just under FAT32's
+// minimum cluster count, which mtools then misreads as FAT16.
+func TestIntegrationFATSizes(t *testing.T) {
+	needTools(t, "sfdisk", "mkfs.vfat", "mcopy", "mmd", "mtype")
+	ctx := t.Context()
+	for _, mib := range []int64{64, 128, 256, 512, 1024} {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "boot")
+		os.MkdirAll(src, 0o755)
+		if err := os.WriteFile(filepath.Join(src, "bcm2711-rpi-4-b.dtb"), []byte("dtb"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l, err := NewLayout("dos", "sizes", KindFAT32, mib*MiB, 8*MiB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := filepath.Join(dir, "disk.img")
+		if err := Create(ctx, img, l); err != nil {
+			t.Fatal(err)
+		}
+		bp, _ := l.Boot()
+		if err := MkFAT(ctx, img, bp, FAT{Label: "BOOT", VolumeID: VolumeID("sizes", "boot"), Src: src, Epoch: time.Unix(1700000000, 0)}); err != nil {
+			t.Errorf("%d MiB: %v", mib, err)
+			continue
+		}
+		if got := output(t, "mtype", "-i", fmt.Sprintf("%s@@%d", img, bp.Start), "::/bcm2711-rpi-4-b.dtb"); got != "dtb" {
+			t.Errorf("%d MiB: file on FAT = %q", mib, got)
+		}
+	}
+}
