@@ -43,7 +43,11 @@ func ExampleImages(dir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = goRun(root, "example-images", "-arch", "arm64", "-out", dir)
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	// The test pods use busybox only; fewer archives, quicker boots.
+	_, err = goRun(root, "example-images", "-arch", "arm64", "-only", "busybox", "-out", dir)
 	return err
 }
 
@@ -56,6 +60,12 @@ func BuildImage(board, pods, images, out string) (string, time.Duration, error) 
 	root, err := builder()
 	if err != nil {
 		return "", 0, err
+	}
+	// The builder runs in the repository root: paths must not be relative.
+	for _, p := range []*string{&pods, &images, &out} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return "", 0, err
+		}
 	}
 	start := time.Now()
 	log, err := goRun(root, "-board", board, "-pods", pods, "-images", images, "-out", out)
