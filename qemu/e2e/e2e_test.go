@@ -266,7 +266,8 @@ func TestInsideTheBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sh := func(cmd string) string {
+	// sh and pidOf take the calling (sub)test: FailNow must stop that one.
+	sh := func(t *testing.T, cmd string) string {
 		t.Helper()
 		out, status, err := b.Shell(cmd, ShellTimeout)
 		if err != nil {
@@ -277,9 +278,9 @@ func TestInsideTheBoard(t *testing.T) {
 		}
 		return out
 	}
-	pidOf := func(name string) string {
+	pidOf := func(t *testing.T, name string) string {
 		t.Helper()
-		out := sh(fmt.Sprintf(`for d in /proc/[0-9]*; do if [ "$(cat $d/comm)" = %s ]; then echo pid=${d#/proc/}; fi; done`, name))
+		out := sh(t, fmt.Sprintf(`for d in /proc/[0-9]*; do if [ "$(cat $d/comm)" = %s ]; then echo pid=${d#/proc/}; fi; done`, name))
 		m := regexp.MustCompile(`(?m)^pid=(\d+)`).FindAllStringSubmatch(out, -1)
 		if len(m) != 1 {
 			t.Fatalf("want one %s process, found %d:\n%s", name, len(m), out)
@@ -288,19 +289,19 @@ func TestInsideTheBoard(t *testing.T) {
 	}
 
 	t.Run("cgroup2", func(t *testing.T) {
-		out := sh("cat /sys/fs/cgroup/cgroup.controllers; cat /sys/fs/cgroup/cgroup.subtree_control")
+		out := sh(t, "cat /sys/fs/cgroup/cgroup.controllers; cat /sys/fs/cgroup/cgroup.subtree_control")
 		for _, c := range []string{"cpu", "memory", "pids"} {
 			if !regexp.MustCompile(`\b` + c + `\b`).MatchString(out) {
 				t.Errorf("cgroup2 controller %s missing from the root's controllers or subtree_control:\n%s", c, out)
 			}
 		}
-		if out := sh("cat /proc/mounts"); strings.Contains(out, " cgroup ") {
+		if out := sh(t, "cat /proc/mounts"); strings.Contains(out, " cgroup ") {
 			t.Errorf("a cgroup v1 hierarchy is mounted:\n%s", out)
 		}
 	})
 
 	t.Run("vsock", func(t *testing.T) {
-		out := sh("podctl --vsock 1:10250 get pods")
+		out := sh(t, "podctl --vsock 1:10250 get pods")
 		for _, p := range want {
 			if !regexp.MustCompile(`(?m)^` + p + `\s+\d+/\d+\s+Running\s`).MatchString(out) {
 				t.Errorf("podctl --vsock 1:10250 get pods lacks %s Running:\n%s", p, out)
@@ -310,8 +311,8 @@ func TestInsideTheBoard(t *testing.T) {
 
 	for _, service := range []string{"podagent", "containerd"} {
 		t.Run("kill -9 "+service, func(t *testing.T) {
-			old := pidOf(service)
-			sh("kill -9 " + old)
+			old := pidOf(t, service)
+			sh(t, "kill -9 " + old)
 			deadline := time.Now().Add(2 * time.Minute)
 			var now string
 			for {

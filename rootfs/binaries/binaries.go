@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -23,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Pinned upstream versions.
@@ -177,6 +180,9 @@ func goEnv(ctx context.Context, key string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// busyboxTags are the busybox's Go build tags.
+const busyboxTags = "goshsmall"
+
 // Busybox builds u-root's gosh and core commands (the nested module
 // rootfs/binaries/busybox pins them) into one gobusybox binary and returns
 // its path and the command names. makebb is built from podboot's module,
@@ -197,7 +203,7 @@ func (b *Builder) Busybox(ctx context.Context) (string, []string, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("build busybox: %w", err)
 	}
-	stamp := strings.Join(pkgs, "\n") + "\n" + string(key)
+	stamp := "tags " + busyboxTags + "\n" + strings.Join(pkgs, "\n") + "\n" + string(key)
 	if old, err := os.ReadFile(out + ".inputs"); err == nil && string(old) == stamp {
 		if _, err := os.Stat(out); err == nil {
 			b.printf("cache hit: busybox (gosh + %d commands, %s)", len(pkgs)-1, size(out))
@@ -214,7 +220,10 @@ func (b *Builder) Busybox(ctx context.Context) (string, []string, error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", nil, err
 	}
-	args := append([]string{makebb, "-go-mod=readonly", "-o", out}, pkgs...)
+	// goshsmall: gosh's plain line reader. Its default editor (bubbline)
+	// draws with escape sequences and waits on terminal replies that a
+	// serial console (a Pi's UART, QEMU's PL011) may never send.
+	args := append([]string{makebb, "-go-mod=readonly", "-go-build-tags=" + busyboxTags, "-o", out}, pkgs...)
 	if err := b.run(ctx, modDir, b.env(false), args...); err != nil {
 		return "", nil, fmt.Errorf("build busybox: %w", err)
 	}
@@ -252,4 +261,25 @@ func size(path string) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(fi.Size())/(1<<20))
+}
+
+// LockCache takes the cache directory's lock, waiting (and saying so) while
+// another build holds it: concurrent builds (make test runs several) would
+// otherwise write the same cached binaries and packages at once.
+func LockCache(dir string, out io.Writer) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cache lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		fmt.Fprintf(out, "waiting for another build using the cache %s\n", dir)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cache lock %s: %w", f.Name(), err)
+		}
+	}
+	return func() { f.Close() }, nil
 }

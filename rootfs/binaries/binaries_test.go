@@ -62,6 +62,11 @@ func TestIntegrationBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unlock, err := LockCache(filepath.Join(root, ".cache"), t.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	b := &Builder{RepoRoot: root, CacheDir: filepath.Join(root, ".cache", "arm64"), Arch: "arm64", Printf: t.Logf}
 	ctx := context.Background()
 	podctl, err := b.Repo(ctx, "podctl", "./tools/podctl")

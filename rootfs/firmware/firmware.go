@@ -138,6 +138,11 @@ func Build(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("-device: %w", err)
 		}
 	}
+	unlock, err := binaries.LockCache(cfg.CacheDir, cfg.Stdout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	b := &build{cfg: cfg, board: board, arch: arch, out: cfg.Stdout, steps: 8, start: time.Now()}
 	b.fetcher = &deb.Fetcher{
 		CacheDir: filepath.Join(cfg.CacheDir, "debs"), AptDir: filepath.Join(cfg.CacheDir, "apt"),
