@@ -27,7 +27,7 @@ const (
 	mbrFAT32LBA = "c"
 	mbrLinux    = "83"
 	gptESP      = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-	gptLinux    = "0FC63DAF-8483-4772-8E79-3D69E4C47DE4"
+	gptLinux    = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 )
 
 type partition struct {
