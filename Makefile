@@ -100,8 +100,12 @@ MKFIRMWARE := $(GO) run ./rootfs/cmd/mkfirmware
 image: deps $(if $(filter $(EXAMPLE_IMAGES),$(IMAGES)),$(EXAMPLE_IMAGES)/.done)
 	$(MKFIRMWARE) -board $(BOARD) -pods $(PODS) -images $(IMAGES) $(if $(DEVICE),-device $(DEVICE)) -out out/$(BOARD)
 
+# Only the images examples/pods uses: the board imports every archive on
+# its flash at each boot. `mkfirmware example-images -out DIR` (no -only)
+# writes all the stand-ins.
 $(EXAMPLE_IMAGES)/.done: deps
-	$(MKFIRMWARE) example-images -arch arm64 -out $(EXAMPLE_IMAGES)
+	rm -rf $(EXAMPLE_IMAGES)
+	$(MKFIRMWARE) example-images -arch arm64 -only busybox,nginx -out $(EXAMPLE_IMAGES)
 	@touch $@
 
 # make run: build the qemu-arm64 image with the examples, boot it in QEMU,
