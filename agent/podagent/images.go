@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/runtime"
 )
 
 // archiveImporter is the part of the runtime that imports image archives.
@@ -29,13 +32,14 @@ type imageImporter struct {
 	done map[string]string
 }
 
-func (im *imageImporter) importAll(ctx context.Context) {
+// importAll imports the archives not imported yet and returns how many.
+func (im *imageImporter) importAll(ctx context.Context) (imported int) {
 	entries, err := os.ReadDir(im.dir)
 	if err != nil {
 		if !os.IsNotExist(err) {
 			im.log.Error("read images directory", "dir", im.dir, "err", err)
 		}
-		return
+		return 0
 	}
 	if im.done == nil {
 		im.done = map[string]string{}
@@ -67,8 +71,10 @@ func (im *imageImporter) importAll(ctx context.Context) {
 			continue
 		}
 		im.done[name] = stamp
+		imported++
 		im.log.Info("imported image archive", "file", path, "images", refs, "duration", time.Since(start).Round(time.Millisecond))
 	}
+	return imported
 }
 
 func isArchive(name string) bool {
@@ -113,4 +119,33 @@ func (im *imageImporter) watch(ctx context.Context) error {
 			im.importAll(ctx)
 		}
 	}
+}
+
+// importGate holds back image resolution until the boot's import of the
+// flash's archives has finished, so the API and the manifests need not wait
+// for it: a pod whose image is already present starts at once; one whose
+// image may still come from an archive waits rather than race a pull that
+// an air-gapped board would fail.
+type importGate struct {
+	runtime.Runtime
+	imported <-chan struct{}
+}
+
+func (g importGate) EnsureImage(ctx context.Context, image string, policy corev1.PullPolicy) (runtime.Image, error) {
+	select {
+	case <-g.imported:
+		return g.Runtime.EnsureImage(ctx, image, policy)
+	default:
+	}
+	if policy != corev1.PullAlways {
+		if img, err := g.Runtime.EnsureImage(ctx, image, corev1.PullNever); err == nil {
+			return img, nil
+		}
+	}
+	select {
+	case <-g.imported:
+	case <-ctx.Done():
+		return runtime.Image{}, ctx.Err()
+	}
+	return g.Runtime.EnsureImage(ctx, image, policy)
 }

@@ -109,8 +109,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("publish node: %w", err)
 	}
 
+	imported := make(chan struct{})
 	mgr, err := reconcile.NewManager(reconcile.Config{
-		Runtime:   rt,
+		Runtime:   importGate{Runtime: rt, imported: imported},
 		Pods:      storePublisher{st: st, log: log},
 		Events:    recorder,
 		StateFile: filepath.Join(cfg.StateDir, "agent-state.json"),
@@ -124,16 +125,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("start pod manager: %w", err)
 	}
 
-	images := &imageImporter{dir: filepath.Join(cfg.FlashDir, "images"), rt: rt, log: log.With("component", "images")}
-	// Images first: a pod whose image is on the flash must not race a pull.
-	images.importAll(ctx)
-
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	g, gctx := errgroup.WithContext(runCtx)
 
 	g.Go(func() error { return mgr.Run(gctx) })
-	g.Go(func() error { return images.watch(gctx) })
+	// The flash's archives import beside everything else; importGate holds
+	// back only the pods whose images are not present yet.
+	images := &imageImporter{dir: filepath.Join(cfg.FlashDir, "images"), rt: rt, log: log.With("component", "images")}
+	g.Go(func() error {
+		start := time.Now()
+		n := images.importAll(gctx)
+		close(imported)
+		log.Info("flash images imported", "component", "images", "archives", n, "duration", time.Since(start).Round(time.Millisecond))
+		return images.watch(gctx)
+	})
 
 	apply := &manifestApplier{st: st, mgr: mgr, rec: recorder, node: node, log: log.With("component", "manifests")}
 	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), manifest.Options{NodeName: cfg.NodeName}, cfg.Resync, log.With("component", "manifests"))
