@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -27,6 +28,8 @@ type imageImporter struct {
 	dir string
 	rt  archiveImporter
 	log *slog.Logger
+	// progress, when set, hears of each archive imported.
+	progress *importProgress
 	// done remembers what was imported (by name, size and mtime) so a
 	// resync does not import the same archive again.
 	done map[string]string
@@ -72,6 +75,9 @@ func (im *imageImporter) importAll(ctx context.Context) (imported int) {
 		}
 		im.done[name] = stamp
 		imported++
+		if im.progress != nil {
+			im.progress.archiveDone()
+		}
 		im.log.Info("imported image archive", "file", path, "images", refs, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	return imported
@@ -121,31 +127,64 @@ func (im *imageImporter) watch(ctx context.Context) error {
 	}
 }
 
-// importGate holds back image resolution until the boot's import of the
-// flash's archives has finished, so the API and the manifests need not wait
-// for it: a pod whose image is already present starts at once; one whose
-// image may still come from an archive waits rather than race a pull that
-// an air-gapped board would fail.
+// importProgress tells waiters about the boot's import of the flash's
+// archives: step is closed and replaced after each archive, done is closed
+// when all are in.
+type importProgress struct {
+	mu   sync.Mutex
+	step chan struct{}
+	done chan struct{}
+}
+
+func newImportProgress() *importProgress {
+	return &importProgress{step: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (p *importProgress) archiveDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.step)
+	p.step = make(chan struct{})
+}
+
+func (p *importProgress) finish() { close(p.done) }
+
+func (p *importProgress) channels() (step, done <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.step, p.done
+}
+
+// importGate holds back image resolution while the boot imports the
+// flash's archives, so the API and the manifests need not wait for them: a
+// pod whose image is present starts at once, one whose image may still come
+// from an archive waits for each archive in turn rather than race a pull
+// that an air-gapped board would fail. After the imports, the pull policy
+// decides as usual.
 type importGate struct {
 	runtime.Runtime
-	imported <-chan struct{}
+	progress *importProgress
 }
 
 func (g importGate) EnsureImage(ctx context.Context, image string, policy corev1.PullPolicy) (runtime.Image, error) {
-	select {
-	case <-g.imported:
-		return g.Runtime.EnsureImage(ctx, image, policy)
-	default:
-	}
-	if policy != corev1.PullAlways {
-		if img, err := g.Runtime.EnsureImage(ctx, image, corev1.PullNever); err == nil {
-			return img, nil
+	for {
+		// Taken before looking, so an archive finishing in between is not missed.
+		step, done := g.progress.channels()
+		select {
+		case <-done:
+			return g.Runtime.EnsureImage(ctx, image, policy)
+		default:
+		}
+		if policy != corev1.PullAlways {
+			if img, err := g.Runtime.EnsureImage(ctx, image, corev1.PullNever); err == nil {
+				return img, nil
+			}
+		}
+		select {
+		case <-step:
+		case <-done:
+		case <-ctx.Done():
+			return runtime.Image{}, ctx.Err()
 		}
 	}
-	select {
-	case <-g.imported:
-	case <-ctx.Done():
-		return runtime.Image{}, ctx.Err()
-	}
-	return g.Runtime.EnsureImage(ctx, image, policy)
 }

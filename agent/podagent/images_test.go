@@ -17,8 +17,8 @@ func TestImportGate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rt := fake.New()
 		rt.AddImage("busybox:1.36")
-		imported := make(chan struct{})
-		g := importGate{Runtime: rt, imported: imported}
+		progress := newImportProgress()
+		g := importGate{Runtime: rt, progress: progress}
 		ctx := t.Context()
 
 		// Present: no wait for the imports.
@@ -26,7 +26,7 @@ func TestImportGate(t *testing.T) {
 			t.Fatalf("present image: %v", err)
 		}
 
-		// Absent: waits for the imports, then resolves what they brought.
+		// Absent: waits for the archive that brings it.
 		type result struct {
 			img runtime.Image
 			err error
@@ -43,10 +43,34 @@ func TestImportGate(t *testing.T) {
 		default:
 		}
 		time.Sleep(3 * time.Second) // an import under TCG
+		progress.archiveDone() // an archive without it
+		synctest.Wait()
+		select {
+		case r := <-done:
+			t.Fatalf("resolved after an archive without the image: %+v", r)
+		default:
+		}
 		rt.AddImage("nginx:1.29")
-		close(imported)
+		progress.archiveDone()
 		if r := <-done; r.err != nil {
-			t.Fatalf("after the imports: %v", r.err)
+			t.Fatalf("after its archive: %v", r.err)
+		}
+
+		// A pod whose image no archive has waits for the last one, then
+		// the policy decides.
+		go func() {
+			_, err := g.EnsureImage(ctx, "redis:7", corev1.PullNever)
+			done <- result{err: err}
+		}()
+		synctest.Wait()
+		select {
+		case r := <-done:
+			t.Fatalf("resolved before the imports finished: %+v", r)
+		default:
+		}
+		progress.finish()
+		if r := <-done; !errors.Is(r.err, runtime.ErrImageNeverPull) {
+			t.Fatalf("after the imports: %v, want ErrImageNeverPull", r.err)
 		}
 
 		// After the imports, a missing image fails as the policy says.
@@ -58,7 +82,7 @@ func TestImportGate(t *testing.T) {
 
 func TestImportGateCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := importGate{Runtime: fake.New(), imported: make(chan struct{})}
+		g := importGate{Runtime: fake.New(), progress: newImportProgress()}
 		ctx, cancel := context.WithCancel(t.Context())
 		go func() { time.Sleep(time.Second); cancel() }()
 		if _, err := g.EnsureImage(ctx, "nginx:1.29", corev1.PullIfNotPresent); !errors.Is(err, context.Canceled) {

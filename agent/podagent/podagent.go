@@ -109,9 +109,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("publish node: %w", err)
 	}
 
-	imported := make(chan struct{})
+	imports := newImportProgress()
 	mgr, err := reconcile.NewManager(reconcile.Config{
-		Runtime:   importGate{Runtime: rt, imported: imported},
+		Runtime:   importGate{Runtime: rt, progress: imports},
 		Pods:      storePublisher{st: st, log: log},
 		Events:    recorder,
 		StateFile: filepath.Join(cfg.StateDir, "agent-state.json"),
@@ -131,12 +131,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	g.Go(func() error { return mgr.Run(gctx) })
 	// The flash's archives import beside everything else; importGate holds
-	// back only the pods whose images are not present yet.
-	images := &imageImporter{dir: filepath.Join(cfg.FlashDir, "images"), rt: rt, log: log.With("component", "images")}
+	// back only the pods whose images are not present yet. Later archives
+	// (watch) need no gate: the pull policy decides then.
+	images := &imageImporter{dir: filepath.Join(cfg.FlashDir, "images"), rt: rt, log: log.With("component", "images"), progress: imports}
 	g.Go(func() error {
 		start := time.Now()
 		n := images.importAll(gctx)
-		close(imported)
+		images.progress = nil
+		imports.finish()
 		log.Info("flash images imported", "component", "images", "archives", n, "duration", time.Since(start).Round(time.Millisecond))
 		return images.watch(gctx)
 	})
