@@ -43,7 +43,7 @@ func TestImportGate(t *testing.T) {
 		default:
 		}
 		time.Sleep(3 * time.Second) // an import under TCG
-		progress.archiveDone() // an archive without it
+		progress.archiveDone()      // an archive without it
 		synctest.Wait()
 		select {
 		case r := <-done:
