@@ -29,6 +29,8 @@ type Device struct {
 	// Registries follows k3s's registries.yaml: per registry host, the
 	// mirror endpoints to pull from (air-gapped boards, local caches).
 	Registries Registries `json:"registries,omitempty"`
+	// Resources is what the pods may use of the board (see resources.go).
+	Resources Resources `json:"resources,omitempty"`
 }
 
 // Network is the board's host network. The zero value is DHCP on the
@@ -104,6 +106,7 @@ func (d Device) withDefaults() Device {
 	if d.Clock.NTPServers == nil {
 		d.Clock.NTPServers = []string{"0.pool.ntp.org", "1.pool.ntp.org"}
 	}
+	d.Resources = d.Resources.withDefaults()
 	return d
 }
 
@@ -131,7 +134,7 @@ func (d Device) validate() error {
 	if p := d.API.VsockPort; p < -1 || p > 0xffffffff {
 		return fmt.Errorf("api.vsockPort: Invalid value: %d: want a port number, or -1 for off", p)
 	}
-	return nil
+	return d.Resources.validate()
 }
 
 // Mirrors flattens the mirror config for the runtime.
