@@ -216,3 +216,13 @@ func quoted(vals []string) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// Of is the threshold in bytes (or units) for a signal of the given
+// capacity: the quantity itself, or the percentage of capacity, as kubelet's
+// evictionapi.GetThresholdQuantity.
+func (v ThresholdValue) Of(capacity resource.Quantity) resource.Quantity {
+	if v.Quantity != nil {
+		return v.Quantity.DeepCopy()
+	}
+	return *resource.NewQuantity(int64(float64(v.Percentage)*float64(capacity.Value())), resource.BinarySI)
+}

@@ -105,3 +105,27 @@ func TestLoadResources(t *testing.T) {
 		})
 	}
 }
+
+func TestThresholdValueOf(t *testing.T) {
+	q := resource.MustParse("64Mi")
+	tests := []struct {
+		name     string
+		value    ThresholdValue
+		capacity resource.Quantity
+		want     string
+	}{
+		{"quantity ignores capacity", ThresholdValue{Quantity: &q}, resource.MustParse("1Gi"), "64Mi"},
+		// float32(0.1) is a hair above 0.1, as in kubelet.
+		{"10% of 1Gi", ThresholdValue{Percentage: 0.1}, resource.MustParse("1Gi"), "107374184"},
+		{"50% of 8Gi", ThresholdValue{Percentage: 0.5}, resource.MustParse("8Gi"), "4Gi"},
+		{"percentage of nothing", ThresholdValue{Percentage: 0.1}, resource.Quantity{}, "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.value.Of(tt.capacity)
+			if got.String() != tt.want {
+				t.Errorf("Of = %s, want %s", got.String(), tt.want)
+			}
+		})
+	}
+}
