@@ -183,3 +183,38 @@ func (e *PullError) Error() string {
 }
 
 func (e *PullError) Unwrap() error { return e.Err }
+
+// ContainerStats is one running container's resource usage, read from its
+// cgroup, with what kubelet's cAdvisor figures mean.
+type ContainerStats struct {
+	Pod   PodRef
+	Name  string // the container's name in the pod
+	ID    string // runtime ID
+	Image string // image reference it runs
+	// Timestamp is when the figures were read.
+	Timestamp time.Time
+	// StartedAt is when the container started.
+	StartedAt time.Time
+	// CPUUsageNanoseconds is cumulative CPU time (user + system).
+	CPUUsageNanoseconds uint64
+	// MemoryUsageBytes is the cgroup's memory usage, page cache included.
+	MemoryUsageBytes uint64
+	// MemoryWorkingSetBytes is usage minus inactive file pages (0 when
+	// they exceed it), as cAdvisor computes it: what the OOM killer and
+	// kubelet's eviction look at.
+	MemoryWorkingSetBytes uint64
+	// MemoryRSSBytes is anonymous memory (v1 total_rss, v2 anon).
+	MemoryRSSBytes uint64
+	// OOMEvents counts OOM kills in the cgroup (v2 memory.events oom_kill,
+	// v1 memory.oom_control oom_kill where the kernel has it).
+	OOMEvents uint64
+}
+
+// StatsReader reads the running containers' usage. It is separate from
+// Runtime because only metrics need it; runtime/containerd and runtime/fake
+// implement both.
+type StatsReader interface {
+	// ContainerStats returns the stats of every running container this
+	// agent created.
+	ContainerStats(ctx context.Context) ([]ContainerStats, error)
+}

@@ -34,9 +34,10 @@ type Runtime struct {
 	ignoreTerm  map[string]bool   // container name -> ignores SIGTERM
 	subscribers []chan runtime.Event
 	calls       []string
-	listCost    time.Duration // per instance listed
-	lists       int           // ListContainers calls
-	listed      int           // instances they returned
+	listCost    time.Duration                     // per instance listed
+	lists       int                               // ListContainers calls
+	listed      int                               // instances they returned
+	usage       map[string]runtime.ContainerStats // container ID -> usage (SetUsage)
 }
 
 type container struct {
@@ -59,7 +60,10 @@ func New() *Runtime {
 	}
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime     = (*Runtime)(nil)
+	_ runtime.StatsReader = (*Runtime)(nil)
+)
 
 // ImageFor is the Image the fake returns for a reference.
 func ImageFor(ref string) runtime.Image {
