@@ -3,6 +3,8 @@ package podstatus
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podboot/podboot/agent/resources"
 )
 
 // Compute returns the pod's status as kubelet would publish it.
@@ -13,7 +15,7 @@ func Compute(in Input) corev1.PodStatus {
 		prev = *in.Previous
 	}
 	s := corev1.PodStatus{
-		QOSClass:           QOSClass(pod),
+		QOSClass:           resources.QOSClass(pod),
 		ObservedGeneration: pod.Generation,
 	}
 	s.InitContainerStatuses = containerStatuses(in, pod.Spec.InitContainers, prev.InitContainerStatuses, true)

@@ -77,6 +77,8 @@ func TestStartErrorNeverStarted(t *testing.T) {
 	}
 }
 
+// TestQOSClass: the published status carries the pod's QoS class
+// (agent/resources has the classification's own tests).
 func TestQOSClass(t *testing.T) {
 	tests := []struct {
 		name string
@@ -91,14 +93,14 @@ func TestQOSClass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := QOSClass(newPod(corev1.RestartPolicyAlways, withResources(tt.req, tt.lim))); got != tt.want {
+			if got := Compute(Input{Pod: newPod(corev1.RestartPolicyAlways, withResources(tt.req, tt.lim))}).QOSClass; got != tt.want {
 				t.Errorf("QOSClass = %s, want %s", got, tt.want)
 			}
 		})
 	}
 	t.Run("one container without limits", func(t *testing.T) {
 		p := newPod(corev1.RestartPolicyAlways, withContainers("a", "b"), withResources("100m", "100m"))
-		if got := QOSClass(p); got != corev1.PodQOSBurstable {
+		if got := Compute(Input{Pod: p}).QOSClass; got != corev1.PodQOSBurstable {
 			t.Errorf("QOSClass = %s, want Burstable", got)
 		}
 	})
