@@ -14,6 +14,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/backoff"
 	"github.com/podboot/podboot/agent/runtime"
 )
@@ -46,6 +47,11 @@ type Config struct {
 	Now      func() time.Time // default time.Now
 	Relist   time.Duration    // default 10s
 	Log      *slog.Logger     // default slog.Default()
+	// Admit, when set, decides whether a new pod may run beside the active
+	// ones (kubelet's admit handlers, e.g. admission.Admit with the node's
+	// allocatable). A refused pod is never started: it goes Failed with
+	// the decision's reason, as kubelet's rejectPod does.
+	Admit func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision
 }
 
 // DefaultRelist is how often the runtime is relisted to catch changes its
@@ -124,12 +130,21 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	m.desiredSeen = true
 	now := m.cfg.Now()
 	m.desired = make(map[types.UID]*corev1.Pod, len(pods))
+	var fresh []*corev1.Pod
 	for _, p := range pods {
 		if p == nil || p.UID == "" {
 			continue
 		}
 		m.desired[p.UID] = p.DeepCopy()
-		m.ensureWorkerLocked(p.UID)
+		if _, ok := m.workers[p.UID]; !ok {
+			fresh = append(fresh, m.desired[p.UID])
+		}
+	}
+	// New pods are admitted one by one in kubelet's order, each against the
+	// active pods including the ones admitted just before it.
+	admission.Order(fresh)
+	for _, p := range fresh {
+		m.ensureWorkerLocked(p.UID, m.admitLocked(p))
 	}
 	// Only new pods (woken as their workers start) and pods no longer
 	// desired need a sync: waking every worker would make each SetDesired
@@ -141,12 +156,36 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	}
 }
 
-// ensureWorkerLocked starts a worker for a desired pod that has none.
-func (m *Manager) ensureWorkerLocked(uid types.UID) {
+// admitLocked runs cfg.Admit for a new pod; nil means admitted.
+func (m *Manager) admitLocked(pod *corev1.Pod) *admission.Decision {
+	if m.cfg.Admit == nil {
+		return nil
+	}
+	var active []*corev1.Pod
+	for _, w := range m.workers {
+		if w.rejection != nil || w.isTerminating() || w.terminal.Load() {
+			continue
+		}
+		if p, ok := m.desired[w.uid]; ok {
+			active = append(active, p)
+		}
+	}
+	d := m.cfg.Admit(pod, active)
+	if d.Admit {
+		return nil
+	}
+	m.cfg.Log.Warn("pod rejected", "pod", pod.Namespace+"/"+pod.Name, "reason", d.Reason, "message", d.Message)
+	return &d
+}
+
+// ensureWorkerLocked starts a worker for a desired pod that has none;
+// rejection, when set, is the admission's refusal the worker publishes.
+func (m *Manager) ensureWorkerLocked(uid types.UID, rejection *admission.Decision) {
 	if _, ok := m.workers[uid]; ok {
 		return
 	}
 	w := m.newWorker(m.desired[uid].DeepCopy())
+	w.rejection = rejection
 	m.addWorkerLocked(w)
 	w.wakeUp()
 	m.startWorkerLocked(w)
@@ -323,7 +362,7 @@ func (m *Manager) workerDone(w *worker, forget bool) {
 		}
 		// Desired again while it was terminating: start it afresh.
 		if _, ok := m.desired[w.uid]; ok && m.desiredSeen {
-			m.ensureWorkerLocked(w.uid)
+			m.ensureWorkerLocked(w.uid, m.admitLocked(m.desired[w.uid]))
 		}
 	}
 	// A replacement with the same name may be waiting for this one.

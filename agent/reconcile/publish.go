@@ -20,6 +20,16 @@ func (w *worker) publish(pod *corev1.Pod, snap podSnapshot, finished bool) {
 		HostIP:         w.m.cfg.HostIP,
 		Now:            w.m.cfg.Now(),
 	})
+	if w.rejection != nil {
+		// kubelet's rejectPod: Failed with the admission's reason; QoS kept.
+		status = corev1.PodStatus{
+			Phase:    corev1.PodFailed,
+			Reason:   w.rejection.Reason,
+			Message:  "Pod was rejected: " + w.rejection.Message,
+			QOSClass: status.QOSClass,
+		}
+	}
+	w.terminal.Store(status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed)
 	w.previous = &status
 	w.m.state.recordPod(w.ref, w.created, &status)
 	if w.pod == nil {

@@ -59,6 +59,15 @@ func (w *worker) sync(ctx context.Context) bool {
 		return true
 	}
 
+	if w.rejection != nil {
+		// Refused at admission: shown Failed, never started. Kubelet
+		// records the refusal as a Warning event with its reason.
+		if w.previous == nil || w.previous.Reason != w.rejection.Reason {
+			w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, w.rejection.Reason, "%s", w.rejection.Message)
+		}
+		w.publish(pod, snap, false)
+		return false
+	}
 	// Publish what is known before any slow step (kubelet shows a new pod
 	// Pending/ContainerCreating at once), then after each step.
 	w.publish(pod, snap, false)

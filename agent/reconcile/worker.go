@@ -3,12 +3,14 @@ package reconcile
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/podstatus"
 	"github.com/podboot/podboot/agent/runtime"
 )
@@ -25,6 +27,12 @@ type worker struct {
 
 	// Owned by the Manager's lock.
 	started bool
+	// rejection is set once, before the worker starts, for a pod admission
+	// refused: it is published Failed and never started.
+	rejection *admission.Decision
+	// terminal: the last status published was Succeeded or Failed (such a
+	// pod no longer counts for admission, as in kubelet).
+	terminal atomic.Bool
 
 	mu       sync.Mutex
 	pod      *corev1.Pod // nil for an orphan found only in the runtime
