@@ -33,6 +33,9 @@ type Options struct {
 	// answers 501 with PowerDisabled as the reason.
 	Power         Power
 	PowerDisabled string
+	// Metrics serves /metrics, /metrics/cadvisor and metrics.k8s.io (for
+	// kubectl top); nil serves none of them.
+	Metrics Metrics
 	// Log receives what cannot be told to a client (a log stream that
 	// failed midway, a recovered panic); nil discards it.
 	Log *slog.Logger
@@ -104,6 +107,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case PowerOffPath, RebootPath:
 		s.servePower(w, r, path)
+		return
+	}
+	if s.routeMetrics(w, r, path) {
 		return
 	}
 	rest, ok := strings.CutPrefix(path, "/api/v1/")

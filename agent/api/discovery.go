@@ -32,11 +32,16 @@ func (s *server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveAPIGroups answers /apis: no named groups are served.
+// serveAPIGroups answers /apis: metrics.k8s.io when metrics are served
+// (kubectl top looks for it there), no other named group.
 func (s *server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
+	groups := []metav1.APIGroup{}
+	if s.opts.Metrics != nil {
+		groups = append(groups, metricsAPIGroup())
+	}
 	writeJSON(w, &metav1.APIGroupList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
-		Groups:   []metav1.APIGroup{},
+		Groups:   groups,
 	})
 }
 
