@@ -11,8 +11,10 @@ import (
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podboot/podboot/agent/admission"
+	"github.com/podboot/podboot/internal/device"
 )
 
 // versioner is the part of the runtime that reports its version.
@@ -20,24 +22,20 @@ type versioner interface {
 	Version(ctx context.Context) (string, error)
 }
 
-// maxPods is kubelet's default --max-pods.
-const maxPods = 110
-
 // buildNode describes this machine as a Node object, reading it through
-// procfs the way kubelet's cadvisor does.
-func buildNode(ctx context.Context, name string, rt versioner) (*corev1.Node, error) {
+// procfs the way kubelet's cadvisor does. Allocatable is kubelet's:
+// capacity minus system-reserved minus the hard eviction threshold
+// (device.yaml's resources section).
+func buildNode(ctx context.Context, name string, rt versioner, res device.Resources) (*corev1.Node, error) {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return nil, fmt.Errorf("open procfs: %w", err)
 	}
-	mem, err := fs.Meminfo()
+	capacity, err := admission.Capacity(fs)
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/meminfo: %w", err)
+		return nil, err
 	}
-	cpus, err := fs.CPUInfo()
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/cpuinfo: %w", err)
-	}
+	allocatable := admission.Allocatable(capacity, res.SystemReservedList(), admission.HardEvictionReservation(res.EvictionThresholds(), capacity))
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return nil, fmt.Errorf("uname: %w", err)
@@ -45,15 +43,6 @@ func buildNode(ctx context.Context, name string, rt versioner) (*corev1.Node, er
 	runtimeVersion := "containerd://unknown"
 	if v, err := rt.Version(ctx); err == nil {
 		runtimeVersion = "containerd://" + strings.TrimPrefix(v, "v")
-	}
-	var memBytes int64
-	if mem.MemTotal != nil {
-		memBytes = int64(*mem.MemTotal) * 1024
-	}
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewQuantity(int64(len(cpus)), resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(memBytes, resource.BinarySI),
-		corev1.ResourcePods:   *resource.NewQuantity(maxPods, resource.DecimalSI),
 	}
 	now := metav1.NewTime(time.Now())
 	node := &corev1.Node{
@@ -73,7 +62,7 @@ func buildNode(ctx context.Context, name string, rt versioner) (*corev1.Node, er
 		},
 		Status: corev1.NodeStatus{
 			Capacity:    capacity,
-			Allocatable: capacity.DeepCopy(),
+			Allocatable: allocatable,
 			Phase:       corev1.NodeRunning,
 			Conditions: []corev1.NodeCondition{
 				nodeCondition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),

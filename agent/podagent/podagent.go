@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/api"
 	"github.com/podboot/podboot/agent/logs"
 	"github.com/podboot/podboot/agent/manifest"
@@ -101,7 +103,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rt.Close()
 
-	node, err := buildNode(ctx, cfg.NodeName, rt)
+	node, err := buildNode(ctx, cfg.NodeName, rt, dev.Resources)
 	if err != nil {
 		return err
 	}
@@ -120,6 +122,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		HostIP:    nodeInternalIP(node),
 		Now:       time.Now,
 		Log:       log.With("component", "reconcile"),
+		// kubelet's admission against the node's allocatable.
+		Admit: func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
+			return admission.Admit(pod, active, node.Status.Allocatable)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)
@@ -152,6 +158,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		NodeName:   cfg.NodeName,
 		GitVersion: KubernetesVersion,
 		Log:        log.With("component", "api"),
+	}
+	if m := newMetrics(cfg.NodeName, st, rt, log.With("component", "metrics")); m != nil {
+		opts.Metrics = m
 	}
 	if power != nil {
 		opts.Power = power
