@@ -312,7 +312,7 @@ func TestInsideTheBoard(t *testing.T) {
 	for _, service := range []string{"podagent", "containerd"} {
 		t.Run("kill -9 "+service, func(t *testing.T) {
 			old := pidOf(t, service)
-			sh(t, "kill -9 " + old)
+			sh(t, "kill -9 "+old)
 			deadline := time.Now().Add(2 * time.Minute)
 			var now string
 			for {

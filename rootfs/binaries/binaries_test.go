@@ -51,7 +51,7 @@ func checkStaticARM64(t *testing.T, path string) {
 // cache (.cache/arm64), as the firmware builder does.
 func TestIntegrationBuild(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds containerd and runc: minutes on a cold cache")
+		testenv.Unavailable(t, "builds containerd and runc: minutes on a cold cache; not run with -short")
 	}
 	for _, tool := range []string{"go", "aarch64-linux-gnu-gcc"} {
 		if _, err := exec.LookPath(tool); err != nil {

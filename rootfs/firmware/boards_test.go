@@ -42,7 +42,7 @@ type partition struct {
 func buildBoard(t *testing.T, board string) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds a firmware image: a minute on a warm cache")
+		testenv.Unavailable(t, "builds a firmware image: a minute on a warm cache; not run with -short")
 	}
 	root, err := testenv.RepoRoot()
 	if err != nil {
