@@ -52,6 +52,13 @@ type Config struct {
 	// allocatable). A refused pod is never started: it goes Failed with
 	// the decision's reason, as kubelet's rejectPod does.
 	Admit func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision
+	// Cgroups, when set, gives every pod its cgroup; nil leaves containers
+	// where the runtime puts them.
+	Cgroups PodCgroups
+	// MemoryCapacity is the node's memory in bytes, which Burstable
+	// containers' oom_score_adj is relative to; 0 gives containers no
+	// resources at all (tests of the bare lifecycle).
+	MemoryCapacity int64
 }
 
 // DefaultRelist is how often the runtime is relisted to catch changes its

@@ -37,6 +37,9 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 		Image:                  img,
 		TerminationGracePeriod: time.Duration(gracePeriod(pod)) * time.Second,
 	}
+	if w.m.cfg.MemoryCapacity > 0 {
+		cfg.Resources = containerResources(pod, &c, w.m.cfg.MemoryCapacity)
+	}
 	st, err := w.m.cfg.Runtime.StartContainer(ctx, cfg)
 	if err != nil {
 		reason := "CreateContainerError"

@@ -119,7 +119,18 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	}
 	sandbox := snap.sandbox
 	if a.CreateSandbox && len(a.Kill) == 0 {
-		sb, err := rt.RunSandbox(ctx, sandboxConfig(pod))
+		cfg := sandboxConfig(pod)
+		if cg := w.m.cfg.Cgroups; cg != nil {
+			parent, err := cg.EnsurePod(pod)
+			if err != nil {
+				w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodContainer", "unable to ensure pod container exists: %v", err)
+				log.Warn("create pod cgroup", "err", err)
+				w.syncFailed()
+				return false
+			}
+			cfg.CgroupParent = parent
+		}
+		sb, err := rt.RunSandbox(ctx, cfg)
 		if err != nil {
 			w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			log.Warn("create pod sandbox", "err", err)
@@ -227,6 +238,11 @@ func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 			return err
 		}
 		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.sandbox = nil })
+	}
+	if cg := w.m.cfg.Cgroups; cg != nil {
+		if err := cg.RemovePod(w.uid); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -37,6 +37,10 @@ type SandboxConfig struct {
 	// as kubelet does).
 	HostNetwork bool
 	HostIPC     bool
+	// CgroupParent is the pod's cgroup (cgroupfs path, e.g.
+	// /kubepods/burstable/pod<uid>) under which every container's cgroup
+	// is made; "" leaves containers where the runtime puts them.
+	CgroupParent string
 }
 
 // Sandbox is a pod's shared environment: pinned network, IPC and UTS
@@ -48,7 +52,10 @@ type Sandbox struct {
 	IPCNS     string // "" = host
 	UTSNS     string // "" = host
 	IP        string // pod IP, "" until the pod network (CNI) sets one
-	CreatedAt time.Time
+	// CgroupParent is SandboxConfig's, kept so that containers started
+	// after an agent restart land in the same pod cgroup.
+	CgroupParent string
+	CreatedAt    time.Time
 }
 
 // ContainerConfig is everything needed to create and start one container.
@@ -70,6 +77,21 @@ type ContainerConfig struct {
 	Image  Image // as returned by EnsureImage
 	// TerminationGracePeriod is used when the container is stopped.
 	TerminationGracePeriod time.Duration
+	// Resources are the container's cgroup settings and OOM score, as
+	// kubelet computes them for the CRI (LinuxContainerResources); nil
+	// leaves the runtime's defaults.
+	Resources *ContainerResources
+}
+
+// ContainerResources is what kubelet's generateLinuxContainerResources asks
+// of the runtime for one container.
+type ContainerResources struct {
+	CPUShares uint64 // cgroup v1 cpu.shares; the runtime converts it for v2
+	CPUQuota  int64  // µs per CPUPeriod; <= 0 = no limit
+	CPUPeriod uint64 // µs
+	// MemoryLimit is in bytes; <= 0 = no limit.
+	MemoryLimit int64
+	OOMScoreAdj int
 }
 
 // Image is a local image ready to run.

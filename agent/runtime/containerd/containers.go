@@ -77,7 +77,7 @@ func (r *Runtime) StartContainer(ctx context.Context, cfg runtime.ContainerConfi
 		containerd.WithSnapshotter(snapshotter),
 		containerd.WithNewSnapshot(id, img),
 		containerd.WithRuntime(runtimeName, &options.Options{BinaryName: r.cfg.RuncPath, Root: r.cfg.RuncRoot}),
-		containerd.WithNewSpec(append(r.specOpts(cfg, img, imgSpec.Config.Entrypoint), podFiles)...),
+		containerd.WithNewSpec(append(r.specOpts(id, cfg, img, imgSpec.Config.Entrypoint), podFiles)...),
 		containerd.WithContainerLabels(labels),
 	)
 	if err != nil {

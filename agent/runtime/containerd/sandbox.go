@@ -54,7 +54,7 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 	}
 	dir := r.nsDir(uid)
 	kinds := map[string]bool{"net": !cfg.HostNetwork, "uts": !cfg.HostNetwork, "ipc": !cfg.HostIPC}
-	sb := runtime.Sandbox{Pod: cfg.Pod, Hostname: cfg.Hostname, CreatedAt: time.Now()}
+	sb := runtime.Sandbox{Pod: cfg.Pod, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, CreatedAt: time.Now()}
 	if kinds["net"] || kinds["ipc"] {
 		if err := pinNamespaces(dir, cfg.Hostname, kinds); err != nil {
 			_ = unpinNamespaces(dir)

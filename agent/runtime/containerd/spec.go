@@ -67,7 +67,7 @@ func effectiveUser(cfg runtime.ContainerConfig) (uid, gid *int64) {
 }
 
 // specOpts builds the container's OCI spec.
-func (r *Runtime) specOpts(cfg runtime.ContainerConfig, img containerd.Image, entrypoint []string) []oci.SpecOpts {
+func (r *Runtime) specOpts(id string, cfg runtime.ContainerConfig, img containerd.Image, entrypoint []string) []oci.SpecOpts {
 	env, lookup := containerEnv(cfg.Spec)
 	sb := cfg.Sandbox
 	opts := []oci.SpecOpts{oci.WithImageConfig(img)}
@@ -124,7 +124,7 @@ func (r *Runtime) specOpts(cfg runtime.ContainerConfig, img containerd.Image, en
 		namespaceOpt(specs.UTSNamespace, sb.UTSNS),
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: string(cfg.Pod.UID)}),
 	)
-	return opts
+	return append(opts, resourceOpts(id, cfg)...)
 }
 
 // namespaceOpt joins the sandbox's pinned namespace, or the host's when the

@@ -184,7 +184,7 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 	if sb, ok := r.sandboxes[cfg.Pod.UID]; ok {
 		return sb, nil
 	}
-	sb := runtime.Sandbox{Pod: cfg.Pod, Hostname: cfg.Hostname, CreatedAt: r.Now()}
+	sb := runtime.Sandbox{Pod: cfg.Pod, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, CreatedAt: r.Now()}
 	if !cfg.HostNetwork {
 		sb.NetNS = "/run/netns/" + string(cfg.Pod.UID)
 		sb.IP = fmt.Sprintf("10.88.0.%d", len(r.sandboxes)+2)
