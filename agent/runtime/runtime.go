@@ -46,12 +46,12 @@ type SandboxConfig struct {
 // Sandbox is a pod's shared environment: pinned network, IPC and UTS
 // namespaces that every container of the pod joins.
 type Sandbox struct {
-	Pod       PodRef
-	Hostname  string
-	NetNS     string // path of the pinned network namespace ("" = host)
-	IPCNS     string // "" = host
-	UTSNS     string // "" = host
-	IP        string // pod IP, "" until the pod network (CNI) sets one
+	Pod      PodRef
+	Hostname string
+	NetNS    string // path of the pinned network namespace ("" = host)
+	IPCNS    string // "" = host
+	UTSNS    string // "" = host
+	IP       string // pod IP, "" until the pod network (CNI) sets one
 	// CgroupParent is SandboxConfig's, kept so that containers started
 	// after an agent restart land in the same pod cgroup.
 	CgroupParent string
