@@ -29,6 +29,9 @@ func (w *worker) publish(pod *corev1.Pod, snap podSnapshot, finished bool) {
 			QOSClass: status.QOSClass,
 		}
 	}
+	if ev := w.eviction(); ev != nil && w.rejection == nil {
+		status = evictedStatus(status, ev, metaNow(w.m.cfg.Now()))
+	}
 	w.terminal.Store(status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed)
 	w.previous = &status
 	w.m.state.recordPod(w.ref, w.created, &status)

@@ -59,6 +59,10 @@ func (w *worker) sync(ctx context.Context) bool {
 		return true
 	}
 
+	if ev := w.eviction(); ev != nil {
+		w.syncEvicted(ctx, pod, snap, ev)
+		return false
+	}
 	if w.rejection != nil {
 		// Refused at admission: shown Failed, never started. Kubelet
 		// records the refusal as a Warning event with its reason.

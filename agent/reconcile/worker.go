@@ -37,7 +37,8 @@ type worker struct {
 	mu       sync.Mutex
 	pod      *corev1.Pod // nil for an orphan found only in the runtime
 	deleteAt *metav1.Time
-	shutdown bool // StopAll: stop containers, remove nothing
+	shutdown bool      // StopAll: stop containers, remove nothing
+	evicted  *eviction // Evict: killed, Failed, never started again
 	print    string
 
 	// Owned by the worker goroutine.
