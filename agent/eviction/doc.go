@@ -1,6 +1,7 @@
-// Package eviction is the pure part of kubelet's node-pressure eviction
-// (pkg/kubelet/eviction/helpers.go), simplified for one board: which node
-// conditions the hard thresholds put the node in, the order in which pods
-// are evicted under memory pressure, and the message an evicted pod
-// carries. Measuring the signals and killing pods are the agent's.
+// Package eviction is kubelet's node-pressure eviction
+// (pkg/kubelet/eviction), simplified for one board: which node conditions
+// the hard thresholds put the node in, the order in which pods are
+// evicted, the message an evicted pod carries, and the Manager that
+// observes the signals every monitoring period and evicts at most one pod
+// per round. Killing the pod is the pod manager's (Evictor).
 package eviction
