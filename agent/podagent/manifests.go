@@ -33,6 +33,8 @@ type manifestApplier struct {
 	// reported remembers errors already turned into events, so a resync
 	// does not repeat them.
 	reported map[string]bool
+	// applied, when set, runs after each Set is handed to the manager.
+	applied func()
 }
 
 func (a *manifestApplier) apply(set *manifest.Set) {
@@ -49,6 +51,9 @@ func (a *manifestApplier) apply(set *manifest.Set) {
 		a.rec.Eventf(a.eventTarget(e), corev1.EventTypeWarning, "FailedManifest", "%s", msg)
 	}
 	a.reported = seen
+	if a.applied != nil {
+		a.applied()
+	}
 	a.log.Info("manifests applied", "pods", len(set.Pods), "errors", len(set.Errors))
 }
 

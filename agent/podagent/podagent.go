@@ -43,6 +43,9 @@ type Config struct {
 	// PID 1); 0 turns them off. It must be the agent's parent.
 	PowerPID int
 	NodeName string
+	// CgroupRoot is kubelet's --cgroup-root: the pods' kubepods cgroup is
+	// made under it ("/" on the board; devnode gives each node its own).
+	CgroupRoot string
 	// Resync is how often the manifest directory is re-read even without
 	// an inotify event.
 	Resync time.Duration
@@ -62,6 +65,9 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("node name: %w", err)
 		}
 		c.NodeName = h
+	}
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = "/"
 	}
 	if c.Resync == 0 {
 		c.Resync = 30 * time.Second
@@ -111,6 +117,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("publish node: %w", err)
 	}
 
+	// Without pod cgroups the pods still run, unlimited: a board that
+	// cannot enforce limits had better serve its pods than none.
+	cgroupMgr, err := podCgroups(cfg.CgroupRoot, node, dev.Resources, log.With("component", "cgroups"))
+	if err != nil {
+		log.Error("pod cgroups off: limits are not enforced", "err", err)
+	} else {
+		removeStrayPodCgroups(ctx, cgroupMgr, rt, log.With("component", "cgroups"))
+	}
+
 	imports := newImportProgress()
 	mgr, err := reconcile.NewManager(reconcile.Config{
 		Runtime:   importGate{Runtime: rt, progress: imports},
@@ -126,6 +141,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Admit: func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
 			return admission.Admit(pod, active, node.Status.Allocatable)
 		},
+		Cgroups:        podCgroupsOrNil(cgroupMgr),
+		MemoryCapacity: node.Status.Capacity.Memory().Value(),
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)
@@ -150,6 +167,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 
 	apply := &manifestApplier{st: st, mgr: mgr, rec: recorder, node: node, log: log.With("component", "manifests")}
+	if cgroupMgr != nil {
+		// kubelet's QoS cgroup update: burstable's cpu share follows the
+		// Burstable pods' requests.
+		apply.applied = func() {
+			if err := cgroupMgr.UpdateQOS(mgr.ActivePods()); err != nil {
+				log.Warn("update QoS cgroups", "component", "cgroups", "err", err)
+			}
+		}
+	}
 	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), manifest.Options{NodeName: cfg.NodeName}, cfg.Resync, log.With("component", "manifests"))
 	g.Go(func() error { return watcher.Run(gctx, apply.apply) })
 

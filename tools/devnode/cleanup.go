@@ -28,7 +28,53 @@ func cleanUp(cfg Config, layout containerd.Layout, log *slog.Logger) error {
 	errShims := killShims("/proc", layout.Address(), log)
 	errMounts := unmountUnder(cfg.StateDir, log)
 	errCgroups := removeEmptyCgroups(cfg.CgroupParents, containerIDs(layout.RuncRoot()), log)
-	return errors.Join(errShims, errMounts, errCgroups)
+	errRoot := removeCgroupRoot(cfg.CgroupRoot, log)
+	return errors.Join(errShims, errMounts, errCgroups, errRoot)
+}
+
+// removeCgroupRoot removes the node's cgroup root in every hierarchy:
+// kubepods, its QoS and pod cgroups and whatever runc left in them, deepest
+// first. Once the shims are gone nothing runs there; a cgroup still in use
+// is logged and left.
+func removeCgroupRoot(root string, log *slog.Logger) error {
+	if filepath.Clean("/"+root) == "/" {
+		return nil // the host's own root is never ours to remove
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
+	if err != nil {
+		return fmt.Errorf("list cgroup mounts: %w", err)
+	}
+	var errs []error
+	for _, m := range mounts {
+		dir := filepath.Join(m.Mountpoint, filepath.Clean("/"+root))
+		var dirs []string
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("walk cgroups under %q: %w", dir, err))
+			continue
+		}
+		for _, d := range slices.Backward(dirs) {
+			switch err := unix.Rmdir(d); {
+			case err == nil, errors.Is(err, unix.ENOENT):
+			case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
+				log.Warn("cgroup still in use: left in place", "cgroup", d)
+			default:
+				errs = append(errs, fmt.Errorf("remove cgroup %q: %w", d, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // shimName is the binary of the shims containerd starts for runc.

@@ -53,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.NodeName, "node-name", "", "node name (default: hostname)")
 	fs.DurationVar(&cfg.AgentStopTimeout, "agent-stop-timeout", defaultAgentStopTimeout, "how long the agent may take to stop its pods at power-off before it is killed")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", defaultReadyTimeout, "how long to wait for containerd's socket and the agent's /healthz")
+	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "the agent's --cgroup-root (its kubepods go under it), removed at power-off (default /podboot-devnode-<hash of --state>)")
 	var parents listFlag
 	fs.Var(&parents, "cgroup-parent", "cgroup (relative to each hierarchy) whose empty children are removed at power-off; repeatable (default /"+defaultCgroupParent+")")
 	if err := fs.Parse(args); err != nil {

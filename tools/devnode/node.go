@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,9 @@ type Config struct {
 	FlashDir, StateDir, Listen, BinDir, NodeName string
 	AgentStopTimeout, ReadyTimeout               time.Duration
 	CgroupParents                                []string
+	// CgroupRoot is the agent's --cgroup-root, this node's own, so that
+	// nodes on one host keep apart; its whole tree goes at power-off.
+	CgroupRoot string
 
 	Ready         io.Writer // receives "ready"
 	ServiceOutput io.Writer // containerd's and podagent's stdout and stderr
@@ -77,6 +82,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.CgroupParents) == 0 {
 		c.CgroupParents = []string{defaultCgroupParent}
+	}
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = defaultCgroupRoot(c.StateDir)
 	}
 	if c.Ready == nil {
 		c.Ready = io.Discard
@@ -176,7 +184,16 @@ func agentArgs(cfg Config, layout containerd.Layout) []string {
 		"--runc-root", layout.RuncRoot(),
 		"--listen", cfg.Listen,
 		"--node-name", cfg.NodeName,
+		"--cgroup-root", cfg.CgroupRoot,
 	}
+}
+
+// defaultCgroupRoot names the node's cgroup root after its state
+// directory: the same across restarts of one node (its pods keep their
+// cgroups), different for nodes side by side.
+func defaultCgroupRoot(stateDir string) string {
+	sum := sha256.Sum256([]byte(stateDir))
+	return "/podboot-devnode-" + hex.EncodeToString(sum[:4])
 }
 
 const pollInterval = 100 * time.Millisecond
