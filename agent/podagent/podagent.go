@@ -188,6 +188,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if m := newMetrics(cfg.NodeName, st, rt, log.With("component", "metrics")); m != nil {
 		opts.Metrics = m
 	}
+	g.Go(func() error {
+		return runEviction(gctx, cfg.NodeName, cfg.FlashDir, dev.Resources, st, recorder, rt, mgr, log.With("component", "eviction"))
+	})
 	if power != nil {
 		opts.Power = power
 		log.Info("power control on", "pid", cfg.PowerPID)
