@@ -162,7 +162,7 @@ func (m *Manager) Synchronize(ctx context.Context) types.UID {
 		}
 		return u.Pod.UID // at most one per round, as kubelet
 	}
-	m.cfg.Log.Error("eviction manager: unable to evict any pods from the node")
+	m.cfg.Log.Info("eviction manager: unable to evict any pods from the node")
 	return ""
 }
 
