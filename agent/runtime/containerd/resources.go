@@ -2,10 +2,16 @@ package containerd
 
 import (
 	"context"
+	"os"
 	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/containerd/v2/core/containers"
+	capability "github.com/containerd/containerd/v2/pkg/cap"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -41,9 +47,30 @@ func resourceOpts(id string, cfg runtime.ContainerConfig) []oci.SpecOpts {
 			opts = append(opts, withUnified("memory.oom.group", "1"))
 		}
 	}
-	opts = append(opts, withOOMScoreAdj(res.OOMScoreAdj))
+	opts = append(opts, withOOMScoreAdj(max(res.OOMScoreAdj, oomScoreAdjFloor())))
 	return opts
 }
+
+// oomScoreAdjFloor is the lowest oom_score_adj the runtime may give a
+// process: any (-1000) with CAP_SYS_RESOURCE, as on a board; without it
+// (some sandboxed hosts) the kernel refuses to lower a score below the
+// agent's own, runc would fail the container, and the score is kept at
+// the agent's own instead, as containerd's restrict_oom_score_adj does.
+var oomScoreAdjFloor = sync.OnceValue(func() int {
+	caps, err := capability.Current()
+	if err != nil || slices.Contains(caps, "CAP_SYS_RESOURCE") {
+		return -1000
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return -1000
+	}
+	own, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1000
+	}
+	return own
+})
 
 func withOOMScoreAdj(adj int) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
