@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -114,5 +115,38 @@ func TestCadvisorRegistryHasContainersOnly(t *testing.T) {
 	}
 	if len(families) != 6 {
 		t.Errorf("/metrics/cadvisor has %d families, want the 6 container ones", len(families))
+	}
+}
+
+// TestReconcileDuration: each observed sync lands in the histogram's
+// buckets, in seconds.
+func TestReconcileDuration(t *testing.T) {
+	f := newFixture(t)
+	f.m.ObserveSync(3 * time.Millisecond)
+	f.m.ObserveSync(1500 * time.Millisecond)
+	want := `
+# HELP podboot_reconcile_duration_seconds Duration in seconds of one pod sync: observe the runtime, act, publish the status.
+# TYPE podboot_reconcile_duration_seconds histogram
+podboot_reconcile_duration_seconds_bucket{le="0.001"} 0
+podboot_reconcile_duration_seconds_bucket{le="0.002"} 0
+podboot_reconcile_duration_seconds_bucket{le="0.004"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.008"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.016"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.032"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.064"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.128"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.256"} 1
+podboot_reconcile_duration_seconds_bucket{le="0.512"} 1
+podboot_reconcile_duration_seconds_bucket{le="1.024"} 1
+podboot_reconcile_duration_seconds_bucket{le="2.048"} 2
+podboot_reconcile_duration_seconds_bucket{le="4.096"} 2
+podboot_reconcile_duration_seconds_bucket{le="8.192"} 2
+podboot_reconcile_duration_seconds_bucket{le="16.384"} 2
+podboot_reconcile_duration_seconds_bucket{le="+Inf"} 2
+podboot_reconcile_duration_seconds_sum 1.503
+podboot_reconcile_duration_seconds_count 2
+`
+	if err := testutil.GatherAndCompare(f.m.Registry(), strings.NewReader(want), "podboot_reconcile_duration_seconds"); err != nil {
+		t.Error(err)
 	}
 }

@@ -126,6 +126,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		removeStrayPodCgroups(ctx, cgroupMgr, rt, log.With("component", "cgroups"))
 	}
 
+	agentMetrics := newMetrics(cfg.NodeName, st, rt, log.With("component", "metrics"))
+	var observeSync func(time.Duration)
+	if agentMetrics != nil {
+		observeSync = agentMetrics.ObserveSync
+	}
+
 	imports := newImportProgress()
 	mgr, err := reconcile.NewManager(reconcile.Config{
 		Runtime:   importGate{Runtime: rt, progress: imports},
@@ -143,6 +149,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		},
 		Cgroups:        podCgroupsOrNil(cgroupMgr),
 		MemoryCapacity: node.Status.Capacity.Memory().Value(),
+		ObserveSync:    observeSync,
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)
@@ -185,8 +192,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		GitVersion: KubernetesVersion,
 		Log:        log.With("component", "api"),
 	}
-	if m := newMetrics(cfg.NodeName, st, rt, log.With("component", "metrics")); m != nil {
-		opts.Metrics = m
+	if agentMetrics != nil {
+		opts.Metrics = agentMetrics
 	}
 	g.Go(func() error {
 		return runEviction(gctx, cfg.NodeName, cfg.FlashDir, dev.Resources, st, recorder, rt, mgr, log.With("component", "eviction"))

@@ -55,6 +55,9 @@ type Config struct {
 	// Cgroups, when set, gives every pod its cgroup; nil leaves containers
 	// where the runtime puts them.
 	Cgroups PodCgroups
+	// ObserveSync, when set, receives how long each pod sync took (the
+	// agent's reconcile duration metric).
+	ObserveSync func(time.Duration)
 	// MemoryCapacity is the node's memory in bytes, which Burstable
 	// containers' oom_score_adj is relative to; 0 gives containers no
 	// resources at all (tests of the bare lifecycle).

@@ -170,7 +170,11 @@ func (w *worker) run(ctx context.Context) {
 			case <-w.wake:
 			default:
 			}
+			start := time.Now()
 			gone = w.sync(ctx)
+			if observe := w.m.cfg.ObserveSync; observe != nil {
+				observe(time.Since(start))
+			}
 			if gone {
 				forget = !w.isShutdown()
 				return
