@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/podboot/podboot/bench/podbench"
 )
@@ -35,6 +36,10 @@ type options struct {
 	podman                    bool
 	podmanBin, runtime, net   string
 	cfg                       podbench.Config
+
+	resources bool // the resource benchmarks instead of the start benchmark
+	cpuLimits string
+	res       podbench.ResourcesConfig
 }
 
 func main() {
@@ -59,12 +64,26 @@ func main() {
 	flag.StringVar(&o.podmanBin, "podman-bin", "podman", "podman binary")
 	flag.StringVar(&o.runtime, "runtime", "", "OCI runtime for podman (default: BIN/runc, podboot's own)")
 	flag.StringVar(&o.net, "network", "none", "podman kube play --network")
+	flag.BoolVar(&o.resources, "resources", false, "run the resource benchmarks (CPU limit accuracy, OOM time to status, metrics cost) instead of the start benchmark")
+	flag.StringVar(&o.cpuLimits, "cpu-limits", "100m,250m,500m,1", "-resources: CPU limits to measure, one pod at a time")
+	flag.DurationVar(&o.res.CPUWarmUp, "cpu-warmup", 2*time.Second, "-resources: from the busy pod running to its first window")
+	flag.DurationVar(&o.res.CPUWindow, "cpu-sample", 10*time.Second, "-resources: one CPU share window")
+	flag.IntVar(&o.res.CPUSamples, "cpu-samples", 3, "-resources: consecutive windows per CPU limit")
+	flag.IntVar(&o.res.OOMRuns, "oom-runs", 10, "-resources: OOM pods, one at a time (0: none)")
+	flag.StringVar(&o.res.OOMLimit, "oom-limit", "32Mi", "-resources: memory limit of the OOM pod (it asks for 64M at once)")
+	flag.IntVar(&o.res.MetricsPods, "metrics-pods", 50, "-resources: idle pods running while the metrics cost is measured (0: not measured)")
+	flag.DurationVar(&o.res.MetricsWindow, "metrics-window", time.Minute, "-resources: each of the quiet and the scraped window")
+	flag.DurationVar(&o.res.ScrapeEvery, "scrape-every", 5*time.Second, "-resources: scrape interval of /metrics and /metrics/cadvisor")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, log); err != nil {
+	runFn := run
+	if o.resources {
+		runFn = runResources
+	}
+	if err := runFn(ctx, o, log); err != nil {
 		log.Error("podbench", "err", err)
 		os.Exit(1)
 	}
@@ -162,4 +181,71 @@ func parseCounts(list string, most int) ([]int, error) {
 		counts = append(counts, n)
 	}
 	return counts, nil
+}
+
+// runResources runs the resource benchmarks with -bin, -work, -listen,
+// -report and -json as the start benchmark uses them.
+func runResources(ctx context.Context, o options, log *slog.Logger) error {
+	cfg := o.res
+	cfg.Log, cfg.Busybox, cfg.Arch = log, o.cfg.Busybox, o.cfg.Arch
+	cfg.Settle, cfg.PodTimeout, cfg.PowerOffTimeout = o.cfg.Settle, o.cfg.PodTimeout, o.cfg.PowerOffTimeout
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return fmt.Errorf("resolve -bin %q: %w", o.bin, err)
+	}
+	cfg.Devnode, cfg.Mkimage, cfg.Runc = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage"), filepath.Join(bin, "runc")
+	if cfg.CPULimits, err = parseQuantities(o.cpuLimits); err != nil {
+		return err
+	}
+	if cfg.Listen = o.listen; cfg.Listen == "" {
+		if cfg.Listen, err = freeLoopbackPort(); err != nil {
+			return err
+		}
+	}
+	if cfg.Work = o.work; cfg.Work == "" {
+		if cfg.Work, err = os.MkdirTemp("", "podbench-"); err != nil {
+			return fmt.Errorf("make scratch directory: %w", err)
+		}
+	}
+	if !o.keep {
+		defer os.RemoveAll(cfg.Work)
+	}
+	res, runErr := podbench.RunResources(ctx, cfg)
+	var md bytes.Buffer
+	res.WriteMarkdown(&md, machine())
+	if runErr != nil {
+		fmt.Fprintf(&md, "\nThe run failed: %v\n", runErr)
+	}
+	os.Stdout.Write(md.Bytes())
+	if o.report != "" {
+		if err := os.WriteFile(o.report, md.Bytes(), 0o644); err != nil {
+			return errors.Join(runErr, fmt.Errorf("write report: %w", err))
+		}
+	}
+	if o.jsonOut != "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return errors.Join(runErr, fmt.Errorf("encode results: %w", err))
+		}
+		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
+			return errors.Join(runErr, fmt.Errorf("write results: %w", err))
+		}
+	}
+	return runErr
+}
+
+// parseQuantities reads -cpu-limits: comma-separated CPU quantities above 0.
+func parseQuantities(list string) ([]string, error) {
+	var out []string
+	for _, field := range strings.Split(list, ",") {
+		if field = strings.TrimSpace(field); field == "" {
+			continue
+		}
+		q, err := resource.ParseQuantity(field)
+		if err != nil || q.MilliValue() <= 0 {
+			return nil, fmt.Errorf("-cpu-limits %q: %q is not a CPU quantity above 0", list, field)
+		}
+		out = append(out, field)
+	}
+	return out, nil
 }
