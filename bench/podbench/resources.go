@@ -52,6 +52,10 @@ type CPULimitResult struct {
 	Shares []float64 // cores used in each window
 	Ratios Ratios    // share / limit
 	Cgroup string    // the file read
+	// Throttled is, per window, the share of the quota's periods in which
+	// the cgroup was throttled: near 1 when the quota, not the host's
+	// other load, held the loop back.
+	Throttled []float64
 }
 
 // ResourcesResults are the figures of one run; a failed run keeps those it
@@ -302,7 +306,22 @@ func (r resourcesBench) cpuLimits(ctx context.Context, res *ResourcesResults) er
 				return fmt.Errorf("pod %s: %w", name, err)
 			}
 			out.Cgroup = path
+			statPath, err := CPUStatFile("/sys/fs/cgroup", CgroupsOf(log))
+			if err != nil {
+				return fmt.Errorf("pod %s: %w", name, err)
+			}
+			throttling := func() (Throttling, error) {
+				data, err := os.ReadFile(statPath)
+				if err != nil {
+					return Throttling{}, fmt.Errorf("read cgroup cpu.stat: %w", err)
+				}
+				return ParseThrottling(string(data))
+			}
 			if err := sleep(ctx, r.c.CPUWarmUp); err != nil {
+				return err
+			}
+			th0, err := throttling()
+			if err != nil {
 				return err
 			}
 			u0, err := ReadCPUUsage(path, v2)
@@ -320,6 +339,14 @@ func (r resourcesBench) cpuLimits(ctx context.Context, res *ResourcesResults) er
 				if err != nil {
 					return err
 				}
+				th1, err := throttling()
+				if err != nil {
+					return err
+				}
+				if dp := th1.Periods - th0.Periods; dp > 0 {
+					out.Throttled = append(out.Throttled, float64(th1.Throttled-th0.Throttled)/float64(dp))
+				}
+				th0 = th1
 				share := float64(u1-u0) / float64(t1.Sub(t0))
 				out.Shares = append(out.Shares, share)
 				ratios = append(ratios, share/cores)
@@ -329,7 +356,7 @@ func (r resourcesBench) cpuLimits(ctx context.Context, res *ResourcesResults) er
 			return nil
 		}()
 		res.CPU = append(res.CPU, out)
-		r.c.Log.Info("cpu limit", "limit", limit, "shares", out.Shares, "median_ratio", out.Ratios.Median)
+		r.c.Log.Info("cpu limit", "limit", limit, "shares", out.Shares, "throttled", out.Throttled, "median_ratio", out.Ratios.Median)
 		if rmErr := r.remove(ctx, name); err != nil || rmErr != nil {
 			return errors.Join(err, rmErr)
 		}

@@ -184,3 +184,49 @@ func ScrapeCost(quietCPU, quietWall, scrapedCPU, scrapedWall time.Duration, scra
 	baseline := time.Duration(float64(quietCPU) * float64(scrapedWall) / float64(quietWall))
 	return (scrapedCPU - baseline) / time.Duration(scrapes)
 }
+
+// CPUStatFile is the cpu controller's cpu.stat of the cgroup a container
+// printed: nr_periods and nr_throttled count the quota's periods on v1 and
+// v2 alike.
+func CPUStatFile(root string, cgroups map[string]string) (string, error) {
+	if p, ok := cgroups["cpu"]; ok {
+		return filepath.Join(root, "cpu", p, "cpu.stat"), nil
+	}
+	if p, ok := cgroups[""]; ok && p != "/" {
+		return filepath.Join(root, p, "cpu.stat"), nil
+	}
+	return "", fmt.Errorf("no cpu (v1) or unified (v2) cgroup in %v", cgroups)
+}
+
+// Throttling is the quota's periods so far, from cpu.stat.
+type Throttling struct {
+	Periods, Throttled uint64
+}
+
+// ParseThrottling reads nr_periods and nr_throttled out of cpu.stat.
+func ParseThrottling(data string) (Throttling, error) {
+	var t Throttling
+	var seen int
+	for line := range strings.Lines(data) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		var dst *uint64
+		switch k {
+		case "nr_periods":
+			dst = &t.Periods
+		case "nr_throttled":
+			dst = &t.Throttled
+		default:
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return Throttling{}, fmt.Errorf("parse cpu.stat %s %q: %w", k, v, err)
+		}
+		*dst = n
+		seen++
+	}
+	if seen != 2 {
+		return Throttling{}, fmt.Errorf("cpu.stat lacks nr_periods or nr_throttled: %q", data)
+	}
+	return t, nil
+}

@@ -12,14 +12,18 @@ func (r *ResourcesResults) WriteMarkdown(w io.Writer, m Machine) {
 	fmt.Fprintf(w, "Measured %s on %d cores, %s, kernel %s; 1-minute load average %.2f at the start, %.2f at the end.\n\n",
 		r.Started.UTC().Format("2006-01-02 15:04 UTC"), m.CPUs, m.OS, m.Kernel, r.Loadavg[0], r.Loadavg[1])
 	if len(r.CPU) > 0 {
-		fmt.Fprintln(w, "| cpu limit | windows | median share / limit | min | max | cores used (each window) |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- |")
+		fmt.Fprintln(w, "| cpu limit | windows | median share / limit | min | max | cores used (each window) | periods throttled (median) |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- | ---: |")
 		for _, c := range r.CPU {
 			shares := make([]string, len(c.Shares))
 			for i, s := range c.Shares {
 				shares[i] = fmt.Sprintf("%.4f", s)
 			}
-			fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f | %s |\n", c.Limit, c.Ratios.N, c.Ratios.Median, c.Ratios.Min, c.Ratios.Max, strings.Join(shares, " "))
+			throttled := "-"
+			if len(c.Throttled) > 0 {
+				throttled = fmt.Sprintf("%.0f %%", 100*SummarizeRatios(c.Throttled).Median)
+			}
+			fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f | %s | %s |\n", c.Limit, c.Ratios.N, c.Ratios.Median, c.Ratios.Min, c.Ratios.Max, strings.Join(shares, " "), throttled)
 		}
 		fmt.Fprintln(w)
 	}

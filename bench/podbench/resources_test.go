@@ -198,13 +198,13 @@ func TestOOMKilled(t *testing.T) {
 
 func TestResourcesMarkdown(t *testing.T) {
 	r := &ResourcesResults{
-		CPU:         []CPULimitResult{{Limit: "100m", Shares: []float64{0.099, 0.1}, Ratios: SummarizeRatios([]float64{0.99, 1})}},
+		CPU:         []CPULimitResult{{Limit: "100m", Shares: []float64{0.099, 0.1}, Ratios: SummarizeRatios([]float64{0.99, 1}), Throttled: []float64{0.97, 0.97}}},
 		OOM:         []float64{30, 40},
 		MetricsPods: 50, Scrapes: 12, ScrapeEvery: 5 * time.Second,
 	}
 	var b strings.Builder
 	r.WriteMarkdown(&b, Machine{CPUs: 2, OS: "Debian 12", Kernel: "6"})
-	for _, want := range []string{"| 100m | 2 | 0.995 | 0.990 | 1.000 | 0.0990 0.1000 |", "Each run, ms: 30 40", "every 5s (12 scrapes)"} {
+	for _, want := range []string{"| 100m | 2 | 0.995 | 0.990 | 1.000 | 0.0990 0.1000 | 97 % |", "Each run, ms: 30 40", "every 5s (12 scrapes)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}
@@ -212,3 +212,26 @@ func TestResourcesMarkdown(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestThrottling(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		want       Throttling
+		wantErr    bool
+	}{
+		{"v1", "nr_periods 100\nnr_throttled 97\nthrottled_time 123\n", Throttling{100, 97}, false},
+		{"v2", "usage_usec 5\nuser_usec 4\nsystem_usec 1\nnr_periods 10\nnr_throttled 3\nthrottled_usec 9\n", Throttling{10, 3}, false},
+		{"no quota counters", "usage_usec 5\n", Throttling{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseThrottling(tc.data)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("got %v, %v; want %v, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	path, err := CPUStatFile("/sys/fs/cgroup", CgroupsOf("4:cpu,cpuacct:/kubepods/podu/c\n"))
+	if want := "/sys/fs/cgroup/cpu/kubepods/podu/c/cpu.stat"; err != nil || path != want {
+		t.Errorf("CPUStatFile v1: %q, %v; want %q", path, err, want)
+	}
+}
