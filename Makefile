@@ -118,6 +118,10 @@ run: deps
 bench: build
 	./bench/run.sh
 
+.PHONY: bench-resources
+bench-resources: build
+	./bench/resources.sh
+
 clean:
 	rm -rf bin out .cache examples/images
 
