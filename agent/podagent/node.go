@@ -64,6 +64,8 @@ func buildNode(ctx context.Context, name string, rt versioner, res device.Resour
 			Capacity:    capacity,
 			Allocatable: allocatable,
 			Phase:       corev1.NodeRunning,
+			// The initial conditions; the eviction loop (eviction.go)
+			// updates MemoryPressure and DiskPressure from its first round.
 			Conditions: []corev1.NodeCondition{
 				nodeCondition(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),
 				nodeCondition(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", now),
