@@ -48,15 +48,6 @@ func TestIntegrationEviction(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// A Guaranteed container's oom_score_adj is -997, which only a
-	// process with CAP_SYS_RESOURCE may set; without it (an unprivileged
-	// container), the last pod is Burstable with the same memory request,
-	// which ranks it the same.
-	last := "limits: {memory: 64Mi, cpu: 10m}"
-	if !canLowerOOMScore() {
-		t.Log("no CAP_SYS_RESOURCE: the guaranteed pod is Burstable (no cpu limit)")
-		last = "limits: {memory: 64Mi}"
-	}
 	n.writeManifest("eviction.yaml", `
 apiVersion: v1
 kind: Pod
@@ -68,7 +59,7 @@ spec:
     command: ["sleep", "3600"]
     resources:
       requests: {memory: 64Mi, cpu: 10m}
-      `+last+`
+      limits: {memory: 64Mi, cpu: 10m}
 ---
 apiVersion: v1
 kind: Pod
@@ -92,7 +83,9 @@ spec:
     command: ["sleep", "3600"]
 `)
 	evicted := func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed && p.Status.Reason == "Evicted" }
-	n.waitPod("guaranteed", time.Minute, "Running", running)
+	if g := n.waitPod("guaranteed", time.Minute, "Running", running); g.Status.QOSClass != corev1.PodQOSGuaranteed {
+		t.Errorf("guaranteed: qosClass %s", g.Status.QOSClass)
+	}
 	be := n.waitPod("besteffort", 2*time.Minute, "evicted", evicted)
 	// One pod per round: right after the first eviction the others run.
 	for _, name := range []string{"burstable", "guaranteed"} {
@@ -143,19 +136,4 @@ spec:
 	if p, _ := n.getPod("default", "besteffort"); p == nil || !evicted(p) {
 		t.Errorf("besteffort after eviction: %+v, want still Failed/Evicted", p)
 	}
-}
-
-// canLowerOOMScore reports whether this process may set a negative
-// oom_score_adj (as runc must for a Guaranteed container), restoring it.
-func canLowerOOMScore() bool {
-	const path = "/proc/self/oom_score_adj"
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	if err := os.WriteFile(path, []byte("-997"), 0o644); err != nil {
-		return false
-	}
-	_ = os.WriteFile(path, old, 0o644)
-	return true
 }
