@@ -191,7 +191,8 @@ func TestRunWithFakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantArgs := []string{"--flash", flash, "--state", state, "--containerd", layout.Address(),
-		"--runc", filepath.Join(bin, "runc"), "--runc-root", layout.RuncRoot(), "--listen", listen, "--node-name", "node-1"}
+		"--runc", filepath.Join(bin, "runc"), "--runc-root", layout.RuncRoot(), "--listen", listen, "--node-name", "node-1",
+		"--cgroup-root", defaultCgroupRoot(state)}
 	if diff := cmp.Diff(wantArgs, strings.Fields(string(args))); diff != "" {
 		t.Errorf("podagent arguments (-want +got):\n%s", diff)
 	}

@@ -97,6 +97,7 @@ func podagent(args []string) error {
 	fs.String("runc", "", "")
 	fs.String("runc-root", "", "")
 	fs.String("node-name", "", "")
+	fs.String("cgroup-root", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
