@@ -65,6 +65,8 @@ type Options struct {
 	// DebugShell boots with podboot.debug=shell: the shell on the console
 	// that Shell types into.
 	DebugShell bool
+	// MemoryMiB is the guest's memory; 0 is qemuboot's default (1 GiB).
+	MemoryMiB int
 }
 
 // FreePort asks the OS for an unused TCP port on 127.0.0.1.
@@ -122,6 +124,9 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 	args := []string{dir, "--api-port", strconv.Itoa(b.APIPort), "--console", b.Console, "--serial-socket", b.Serial}
 	if opt.DebugShell {
 		args = append(args, "--debug-shell")
+	}
+	if opt.MemoryMiB > 0 {
+		args = append(args, "--memory", strconv.Itoa(opt.MemoryMiB))
 	}
 	b.cmd = exec.Command(filepath.Join(root, "qemu", "boot"), args...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out

@@ -37,8 +37,9 @@ func goRun(root string, args ...string) (string, error) {
 }
 
 // ExampleImages writes the arm64 stand-in images (OCI archives built from
-// busybox-static) to dir, as `make image` does for the examples.
-func ExampleImages(dir string) error {
+// busybox-static) to dir, as `make image` does for the examples: busybox,
+// or the repositories named.
+func ExampleImages(dir string, repos ...string) error {
 	root, err := builder()
 	if err != nil {
 		return err
@@ -47,7 +48,10 @@ func ExampleImages(dir string) error {
 		return err
 	}
 	// The test pods use busybox only; fewer archives, quicker boots.
-	_, err = goRun(root, "example-images", "-arch", "arm64", "-only", "busybox", "-out", dir)
+	if len(repos) == 0 {
+		repos = []string{"busybox"}
+	}
+	_, err = goRun(root, "example-images", "-arch", "arm64", "-only", strings.Join(repos, ","), "-out", dir)
 	return err
 }
 
