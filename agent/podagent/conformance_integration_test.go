@@ -8,35 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/internal/testenv"
-	"github.com/podboot/podboot/tools/imagebuild"
 )
 
 // mirrorRegistry serves every stand-in image from a registry on 127.0.0.1
-// under its upstream repository path (docker.io/library/nginx is served as
-// library/nginx), so pods that reference docker.io, registry.k8s.io or
-// gcr.io images with imagePullPolicy Always pull them through a mirror, as
-// an air-gapped k3s would.
-func mirrorRegistry(t *testing.T) string {
-	host := testenv.Registry(t)
-	for _, spec := range testenv.StandIns(t) {
-		img, err := imagebuild.Build(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tag := range spec.Tags {
-			nt, err := imagebuild.NormalizeTag(tag)
-			if err != nil {
-				t.Fatal(err)
-			}
-			testenv.Push(t, host, reference.Path(nt)+":"+nt.Tag(), img)
-		}
-	}
-	return host
-}
+// (testenv.Mirror), for the examples that pull.
+func mirrorRegistry(t *testing.T) string { return testenv.Mirror(t, testenv.StandIns(t)) }
 
 // TestIntegrationConformanceExamples runs the website examples that need
 // nothing beyond static pods on containerd (no volumes, probes, resources

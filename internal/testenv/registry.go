@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/podboot/podboot/tools/imagebuild"
 )
 
 // Registry serves an empty in-memory registry on 127.0.0.1:<random port>
@@ -47,4 +50,28 @@ func Push(t testing.TB, host, repoTag string, img v1.Image) string {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 	return ref.String()
+}
+
+// Mirror serves every image of specs from a new registry on 127.0.0.1
+// under its upstream repository path (docker.io/library/nginx is served as
+// library/nginx), so pods that name docker.io, registry.k8s.io or gcr.io
+// images pull them through a mirror, as an air-gapped k3s would. It
+// returns the registry's host:port.
+func Mirror(t testing.TB, specs []imagebuild.Spec) string {
+	t.Helper()
+	host := Registry(t)
+	for _, spec := range specs {
+		img, err := imagebuild.Build(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range spec.Tags {
+			nt, err := imagebuild.NormalizeTag(tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			Push(t, host, reference.Path(nt)+":"+nt.Tag(), img)
+		}
+	}
+	return host
 }

@@ -498,6 +498,20 @@ func (b *Board) Shell(command string, timeout time.Duration) (string, int, error
 	}
 }
 
+// MustShell runs command in the debug shell and fails t (the calling
+// test or subtest) unless it exits 0.
+func (b *Board) MustShell(t testing.TB, command string) string {
+	t.Helper()
+	out, status, err := b.Shell(command, ShellTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 {
+		t.Fatalf("debug shell: %q exited %d:\n%s", command, status, out)
+	}
+	return out
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -266,18 +266,7 @@ func TestInsideTheBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// sh and pidOf take the calling (sub)test: FailNow must stop that one.
-	sh := func(t *testing.T, cmd string) string {
-		t.Helper()
-		out, status, err := b.Shell(cmd, ShellTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status != 0 {
-			t.Fatalf("debug shell: %q exited %d:\n%s", cmd, status, out)
-		}
-		return out
-	}
+	sh := b.MustShell // the calling (sub)test's: FailNow stops that one
 	pidOf := func(t *testing.T, name string) string {
 		t.Helper()
 		out := sh(t, fmt.Sprintf(`for d in /proc/[0-9]*; do if [ "$(cat $d/comm)" = %s ]; then echo pid=${d#/proc/}; fi; done`, name))

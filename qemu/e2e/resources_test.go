@@ -48,17 +48,7 @@ func TestResourcesOnTheBoard(t *testing.T) {
 			t.Fatalf("pods %v not all Running within %s (%v)", running, PodsTimeout, err)
 		}
 	}
-	sh := func(t *testing.T, cmd string) string {
-		t.Helper()
-		out, status, err := b.Shell(cmd, ShellTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status != 0 {
-			t.Fatalf("debug shell: %q exited %d:\n%s", cmd, status, out)
-		}
-		return out
-	}
+	sh := b.MustShell // the calling (sub)test's: FailNow stops that one
 	pod := func(t *testing.T, name string) corev1.Pod {
 		t.Helper()
 		out, err := b.Kubectl("get", "pod", name, "-o", "json")
