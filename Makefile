@@ -7,6 +7,9 @@ BIN := $(CURDIR)/bin
 # Pinned runtime versions, built from the Go module proxy.
 CONTAINERD_VERSION := v2.4.2
 RUNC_VERSION := v1.5.2
+# The standard CNI plugins podagent drives the pod network with (libcni).
+CNI_PLUGINS_VERSION := v1.9.1
+CNI_PLUGINS := main/bridge ipam/host-local main/loopback meta/portmap
 
 # Debian packages the build and the tests need. busybox-static supplies the
 # local images (no registry is reachable), libseccomp-dev and pkg-config let
@@ -47,7 +50,7 @@ deps: .cache/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 	@command -v kubectl >/dev/null || echo ">> note: kubectl not found; the kubectl tests need /usr/bin/kubectl (v1.32)"
 	@mkdir -p .cache && touch $@
 
-build: deps $(addprefix $(BIN)/,$(GO_BINARIES)) $(BIN)/.containerd-$(CONTAINERD_VERSION) $(BIN)/.runc-$(RUNC_VERSION)
+build: deps $(addprefix $(BIN)/,$(GO_BINARIES)) $(BIN)/.containerd-$(CONTAINERD_VERSION) $(BIN)/.runc-$(RUNC_VERSION) $(BIN)/.cni-plugins-$(CNI_PLUGINS_VERSION)
 
 $(BIN)/podagent: FORCE ; $(GO) build -trimpath -o $@ ./agent/cmd/podagent
 $(BIN)/podctl: FORCE ; $(GO) build -trimpath -o $@ ./tools/podctl
@@ -67,6 +70,14 @@ $(BIN)/.runc-$(RUNC_VERSION):
 	@echo ">> building runc $(RUNC_VERSION) with seccomp"
 	CGO_ENABLED=1 GOBIN=$(BIN) $(GO) install -trimpath -tags seccomp -ldflags='-s -w' \
 	  github.com/opencontainers/runc@$(RUNC_VERSION)
+	@touch $@
+
+# The CNI plugins are pure Go. They go to bin/cni/, a directory of plugins
+# only: libcni runs whatever its plugin path holds by the network's type.
+$(BIN)/.cni-plugins-$(CNI_PLUGINS_VERSION):
+	@echo ">> building the CNI plugins $(CNI_PLUGINS_VERSION) into bin/cni/"
+	CGO_ENABLED=0 GOBIN=$(BIN)/cni $(GO) install -trimpath -ldflags='-s -w' \
+	  $(foreach p,$(CNI_PLUGINS),github.com/containernetworking/plugins/plugins/$(p)@$(CNI_PLUGINS_VERSION))
 	@touch $@
 
 # Local stand-in images (busybox-based) for the examples.
