@@ -44,6 +44,8 @@ type Network struct {
 	Gateway   string   `json:"gateway,omitempty"`
 	// Nameservers replace the ones DHCP offers.
 	Nameservers []string `json:"nameservers,omitempty"`
+	// Pods is the pod network: bridge, subnet, MTU (see network_pods.go).
+	Pods PodNetwork `json:"pods,omitempty"`
 }
 
 // Static reports whether the network is configured by hand.
@@ -107,6 +109,7 @@ func (d Device) withDefaults() Device {
 		d.Clock.NTPServers = []string{"0.pool.ntp.org", "1.pool.ntp.org"}
 	}
 	d.Resources = d.Resources.withDefaults()
+	d.Network.Pods = d.Network.Pods.withDefaults()
 	return d
 }
 
@@ -130,6 +133,9 @@ func (d Device) validate() error {
 		if _, err := netip.ParseAddr(ns); err != nil {
 			return fmt.Errorf("network.nameservers[%d]: Invalid value: %q: not an IP address", i, ns)
 		}
+	}
+	if err := d.Network.Pods.validate(); err != nil {
+		return err
 	}
 	if p := d.API.VsockPort; p < -1 || p > 0xffffffff {
 		return fmt.Errorf("api.vsockPort: Invalid value: %d: want a port number, or -1 for off", p)
