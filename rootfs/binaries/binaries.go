@@ -7,6 +7,7 @@
 //   - pinned upstream: containerd and its runc shim (pure Go) and runc
 //     (cgo, static-pie, with seccomp), built with go install pkg@version so
 //     their own go.mod decides every dependency, as their releases do;
+//   - the standard CNI plugins (pure Go), in a directory of their own;
 //   - the debug shell: u-root's gosh and core commands in one gobusybox
 //     binary, pinned by the nested module in busybox/.
 package binaries
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +36,14 @@ const (
 	ContainerdVersion = "v2.4.2"
 	RuncModule        = "github.com/opencontainers/runc"
 	RuncVersion       = "v1.5.2"
+	CNIPluginsModule  = "github.com/containernetworking/plugins"
+	CNIPluginsVersion = "v1.9.1"
 )
+
+// CNIPluginPackages are the standard plugins the pod network uses, by
+// package under CNIPluginsModule/plugins; each binary is named after the
+// last element.
+var CNIPluginPackages = []string{"main/bridge", "ipam/host-local", "main/loopback", "meta/portmap"}
 
 // ContainerdTags leave out of the board's containerd what a pod agent never
 // uses: the CRI server (podboot is its own kubelet; its plugins are
@@ -100,11 +109,14 @@ func (b *Builder) Repo(ctx context.Context, name, pkg string) (string, error) {
 
 // installed builds module commands with go install pkg@version into a
 // GOPATH under the cache (go install refuses GOBIN when cross compiling;
-// with GOPATH it writes bin/linux_<arch>/). A marker file makes the result
-// a cache entry.
+// with GOPATH it writes bin/linux_<arch>/, or bin/ for the host's own
+// architecture). A marker file makes the result a cache entry.
 func (b *Builder) installed(ctx context.Context, name string, cgo bool, flags, extraEnv []string, pkgs ...string) (string, error) {
 	gopath := filepath.Join(b.CacheDir, name)
 	bin := filepath.Join(gopath, "bin", "linux_"+b.Arch)
+	if runtime.GOOS == "linux" && runtime.GOARCH == b.Arch {
+		bin = filepath.Join(gopath, "bin")
+	}
 	marker := filepath.Join(gopath, ".done")
 	if _, err := os.Stat(marker); err == nil {
 		b.printf("cache hit: %s (%s)", name, bin)
@@ -140,6 +152,17 @@ func (b *Builder) Containerd(ctx context.Context) (containerd, shim string, err 
 		return "", "", err
 	}
 	return filepath.Join(bin, "containerd"), filepath.Join(bin, "containerd-shim-runc-v2"), nil
+}
+
+// CNIPlugins builds the CNI plugins and returns the directory holding
+// them (bridge, host-local, loopback, portmap) and nothing else.
+func (b *Builder) CNIPlugins(ctx context.Context) (dir string, err error) {
+	v := CNIPluginsVersion
+	var pkgs []string
+	for _, p := range CNIPluginPackages {
+		pkgs = append(pkgs, CNIPluginsModule+"/plugins/"+p+"@"+v)
+	}
+	return b.installed(ctx, "cni-plugins-"+v, false, []string{"-ldflags=-s -w -buildid="}, nil, pkgs...)
 }
 
 // CrossCC is the C cross compiler for arch.

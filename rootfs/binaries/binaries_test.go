@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -81,6 +82,11 @@ func TestIntegrationBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cni, err := b.CNIPlugins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := checkCNIPlugins(t, cni)
 	bb, names, err := b.Busybox(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +94,49 @@ func TestIntegrationBuild(t *testing.T) {
 	if !slices.Contains(names, "gosh") {
 		t.Errorf("busybox commands %v lack gosh", names)
 	}
-	for _, p := range []string{podctl, containerd, shim, runc, bb} {
+	for _, p := range append([]string{podctl, containerd, shim, runc, bb}, plugins...) {
 		checkStaticARM64(t, p)
+	}
+}
+
+// checkCNIPlugins fails unless dir holds the four plugins and nothing
+// else, and returns their paths.
+func checkCNIPlugins(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, paths []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	if want := []string{"bridge", "host-local", "loopback", "portmap"}; !slices.Equal(got, want) {
+		t.Errorf("CNI plugin directory %s holds %v, want %v", dir, got, want)
+	}
+	return paths
+}
+
+// TestIntegrationCNIPluginsHostArch builds the plugins for the host's own
+// architecture, where go install writes GOPATH/bin rather than
+// bin/linux_<arch>, into a fresh cache (Go's build cache keeps it quick).
+func TestIntegrationCNIPluginsHostArch(t *testing.T) {
+	if testing.Short() {
+		testenv.Unavailable(t, "builds the CNI plugins; not run with -short")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{RepoRoot: root, CacheDir: t.TempDir(), Arch: runtime.GOARCH, Printf: t.Logf}
+	dir, err := b.CNIPlugins(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCNIPlugins(t, dir)
+	again, err := b.CNIPlugins(t.Context())
+	if err != nil || again != dir {
+		t.Errorf("second CNIPlugins = %q, %v; want the cache hit %q", again, err, dir)
 	}
 }
