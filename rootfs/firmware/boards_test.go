@@ -3,6 +3,7 @@ package firmware
 import (
 	"bytes"
 	"compress/gzip"
+	"debug/elf"
 	"debug/pe"
 	"encoding/binary"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/podboot/podboot/boards"
 	"github.com/podboot/podboot/internal/testenv"
+	"github.com/podboot/podboot/rootfs/initramfs"
 )
 
 // The partition type GUIDs and MBR ids sfdisk --json reports.
@@ -186,10 +188,100 @@ func checkInitramfs(t *testing.T, path string) {
 	for _, r := range recs {
 		names = append(names, r.Name)
 	}
+	for _, p := range cniPluginProblems(recs) {
+		t.Errorf("initramfs %s: %s", path, p)
+	}
 	for _, want := range []string{"init", "bin/podagent", "bin/containerd", "bin/containerd-shim-runc-v2", "bin/runc", "bin/sh", "sbin/e2fsck", "lib/modules/load.order", "dev/console", "etc/podboot/board"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("initramfs %s lacks %s", path, want)
 		}
+	}
+}
+
+// cniPlugins are the plugins the board's pod network needs, in
+// cniPluginDir.
+var cniPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
+
+// cniPluginProblems lists what is wrong with the CNI plugins among an
+// initramfs's records: each must be a regular, executable arm64 ELF
+// executable.
+func cniPluginProblems(recs []cpio.Record) []string {
+	byName := map[string]cpio.Record{}
+	for _, r := range recs {
+		byName[r.Name] = r
+	}
+	var problems []string
+	for _, p := range cniPlugins {
+		name := strings.TrimPrefix(cniPluginDir, "/") + "/" + p
+		r, ok := byName[name]
+		switch {
+		case !ok:
+			problems = append(problems, name+" missing")
+			continue
+		case r.Mode&cpio.S_IFMT != cpio.S_IFREG || r.Mode&0o111 == 0:
+			problems = append(problems, fmt.Sprintf("%s: mode %#o, want an executable regular file", name, r.Mode))
+			continue
+		}
+		f, err := elf.NewFile(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: not ELF: %v", name, err))
+			continue
+		}
+		if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
+			problems = append(problems, fmt.Sprintf("%s: %v %v, want EM_AARCH64 ET_EXEC", name, f.Machine, f.Type))
+		}
+	}
+	return problems
+}
+
+// elfHeader is a bare ELF64 little-endian header (no sections, no
+// program headers), enough for debug/elf to read the machine and type.
+func elfHeader(machine elf.Machine, typ elf.Type) []byte {
+	h := make([]byte, 64)
+	copy(h, elf.ELFMAG)
+	h[elf.EI_CLASS], h[elf.EI_DATA], h[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	binary.LittleEndian.PutUint16(h[16:], uint16(typ))
+	binary.LittleEndian.PutUint16(h[18:], uint16(machine))
+	binary.LittleEndian.PutUint32(h[20:], uint32(elf.EV_CURRENT))
+	binary.LittleEndian.PutUint16(h[52:], 64) // e_ehsize
+	return h
+}
+
+func TestCNIPluginProblems(t *testing.T) {
+	arm64 := elfHeader(elf.EM_AARCH64, elf.ET_EXEC)
+	tree := func(edit func(files map[string][]byte, modes map[string]os.FileMode)) []cpio.Record {
+		files, modes := map[string][]byte{}, map[string]os.FileMode{}
+		for _, p := range cniPlugins {
+			files[p], modes[p] = arm64, 0o755
+		}
+		edit(files, modes)
+		tr := initramfs.New()
+		for name, data := range files {
+			if err := tr.File(cniPluginDir+"/"+name, data, modes[name]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tr.Records()
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(files map[string][]byte, modes map[string]os.FileMode)
+		wants string // in the one problem; "" for none
+	}{
+		{"all four arm64 executables", func(map[string][]byte, map[string]os.FileMode) {}, ""},
+		{"portmap missing", func(f map[string][]byte, _ map[string]os.FileMode) { delete(f, "portmap") }, "usr/libexec/cni/portmap missing"},
+		{"bridge built for amd64", func(f map[string][]byte, _ map[string]os.FileMode) {
+			f["bridge"] = elfHeader(elf.EM_X86_64, elf.ET_EXEC)
+		}, "EM_X86_64"},
+		{"loopback not executable", func(_ map[string][]byte, m map[string]os.FileMode) { m["loopback"] = 0o644 }, "want an executable"},
+		{"host-local a script", func(f map[string][]byte, _ map[string]os.FileMode) { f["host-local"] = []byte("#!/bin/sh\n") }, "not ELF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := cniPluginProblems(tree(tc.edit))
+			if tc.wants == "" && len(got) > 0 || tc.wants != "" && (len(got) != 1 || !strings.Contains(got[0], tc.wants)) {
+				t.Errorf("problems %q, want one naming %q", got, tc.wants)
+			}
+		})
 	}
 }
 

@@ -265,6 +265,9 @@ func (b *build) binariesAndInitramfs(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := b.cniPlugins(ctx, bb, t); err != nil {
+		return err
+	}
 	e2fsck, err := b.extract(ctx, b.arch.E2fsckStatic)
 	if err != nil {
 		return err
@@ -324,6 +327,36 @@ func (b *build) binariesAndInitramfs(ctx context.Context) error {
 	}
 	fi, _ := os.Stat(b.initrd)
 	b.printf("initramfs: %s of files, %s gzip'd (%.1fs)", deb.Size(t.Size()), deb.Size(fi.Size()), time.Since(start).Seconds())
+	return nil
+}
+
+// cniPluginDir is where the board's CNI plugins live: a directory of
+// plugins only, the plugin path podagent gives libcni.
+const cniPluginDir = "/usr/libexec/cni"
+
+// cniPlugins adds every binary of the CNI plugin build to cniPluginDir.
+func (b *build) cniPlugins(ctx context.Context, bb *binaries.Builder, t *initramfs.Tree) error {
+	dir, err := bb.CNIPlugins(ctx)
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("CNI plugins: %w", err)
+	}
+	var list []string
+	for _, e := range entries {
+		src := filepath.Join(dir, e.Name())
+		if err := t.CopyFile(cniPluginDir+"/"+e.Name(), src, 0o755); err != nil {
+			return err
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		list = append(list, fmt.Sprintf("%s %s", e.Name(), deb.Size(fi.Size())))
+	}
+	b.printf("CNI plugins %s in %s: %s", binaries.CNIPluginsVersion, cniPluginDir, strings.Join(list, ", "))
 	return nil
 }
 
