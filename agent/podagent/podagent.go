@@ -43,6 +43,9 @@ type Config struct {
 	// PID 1); 0 turns them off. It must be the agent's parent.
 	PowerPID int
 	NodeName string
+	// ResolvConf is the node's resolver file that pods' resolv.conf start
+	// from (kubelet's --resolv-conf, default /etc/resolv.conf).
+	ResolvConf string
 	// CgroupRoot is kubelet's --cgroup-root: the pods' kubepods cgroup is
 	// made under it ("/" on the board; devnode gives each node its own).
 	CgroupRoot string
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CgroupRoot == "" {
 		c.CgroupRoot = "/"
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = "/etc/resolv.conf"
 	}
 	if c.Resync == 0 {
 		c.Resync = 30 * time.Second
@@ -150,6 +156,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Cgroups:        podCgroupsOrNil(cgroupMgr),
 		MemoryCapacity: node.Status.Capacity.Memory().Value(),
 		ObserveSync:    observeSync,
+		ResolvConf:     cfg.ResolvConf,
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)

@@ -55,6 +55,9 @@ type Config struct {
 	// Cgroups, when set, gives every pod its cgroup; nil leaves containers
 	// where the runtime puts them.
 	Cgroups PodCgroups
+	// ResolvConf is the node's resolv.conf, the base of the pods' (kubelet's
+	// --resolv-conf); "" leaves the images' own.
+	ResolvConf string
 	// ObserveSync, when set, receives how long each pod sync took (the
 	// agent's reconcile duration metric).
 	ObserveSync func(time.Duration)

@@ -2,8 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +11,7 @@ import (
 
 	"github.com/podboot/podboot/agent/podstatus"
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/netsetup/poddns"
 )
 
 // sync is one pass of the pod worker (kubelet's SyncPod /
@@ -124,6 +125,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	sandbox := snap.sandbox
 	if a.CreateSandbox && len(a.Kill) == 0 {
 		cfg := sandboxConfig(pod)
+		cfg.ResolvConf = w.resolvConf(pod)
 		if cg := w.m.cfg.Cgroups; cg != nil {
 			parent, err := cg.EnsurePod(pod)
 			if err != nil {
@@ -266,20 +268,36 @@ func fieldPath(container string, init bool) string {
 }
 
 // sandboxConfig is the sandbox kubelet would ask for: hostname from
-// spec.hostname, else the pod name, at most 63 characters.
+// spec.hostname, else the pod name, at most 63 characters; the domain of a
+// pod with a subdomain; hostAliases.
 func sandboxConfig(pod *corev1.Pod) runtime.SandboxConfig {
-	hostname := pod.Spec.Hostname
-	if hostname == "" {
-		hostname = pod.Name
-	}
-	if len(hostname) > 63 {
-		// kubelet's truncatePodHostnameIfNeeded.
-		hostname = strings.TrimRight(hostname[:63], "-.")
-	}
+	hostname, domain := poddns.Hostname(pod)
 	return runtime.SandboxConfig{
 		Pod:         runtime.PodRef{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name},
 		Hostname:    hostname,
 		HostNetwork: pod.Spec.HostNetwork,
 		HostIPC:     pod.Spec.HostIPC,
+		Domain:      domain,
+		HostAliases: pod.Spec.HostAliases,
 	}
+}
+
+// resolvConf is the pod's resolv.conf from the node's (kubelet's
+// GetPodDNS), with kubelet's Warning events for what it had to change; nil
+// when the agent manages no resolver file.
+func (w *worker) resolvConf(pod *corev1.Pod) []byte {
+	path := w.m.cfg.ResolvConf
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// kubelet too goes on with an empty base when the file is missing.
+		w.m.cfg.Log.Warn("read the node's resolv.conf", "path", path, "err", err)
+	}
+	c, warnings := poddns.PodResolvConf(pod, poddns.ParseResolvConf(b))
+	for _, wn := range warnings {
+		w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, wn.Reason, "%s", wn.Message)
+	}
+	return c.Bytes()
 }

@@ -41,6 +41,13 @@ type SandboxConfig struct {
 	// /kubepods/burstable/pod<uid>) under which every container's cgroup
 	// is made; "" leaves containers where the runtime puts them.
 	CgroupParent string
+	// ResolvConf is the pod's /etc/resolv.conf (kubelet's DNS config for
+	// the pod); nil leaves the image's.
+	ResolvConf []byte
+	// Domain is the pod's domain (<subdomain>.<ns>.svc.cluster.local) for
+	// its /etc/hosts entry, "" for none; HostAliases are appended to it.
+	Domain      string
+	HostAliases []corev1.HostAlias
 }
 
 // Sandbox is a pod's shared environment: pinned network, IPC and UTS

@@ -42,9 +42,9 @@ func Hostname(pod *corev1.Pod) (hostname, domain string) {
 
 // PodHosts is the /etc/hosts of a pod with its own network (kubelet's
 // managedHostsFileContent): loopback names, each pod IP with the pod's
-// FQDN and hostname, then the hostAliases.
-func PodHosts(pod *corev1.Pod, podIPs []string) []byte {
-	hostname, domain := Hostname(pod)
+// FQDN (hostname.domain, when it has a domain) and hostname, then the
+// hostAliases.
+func PodHosts(hostname, domain string, podIPs []string, aliases []corev1.HostAlias) []byte {
 	var b strings.Builder
 	b.WriteString(managedHeader)
 	b.WriteString(loopbackEntries)
@@ -55,7 +55,7 @@ func PodHosts(pod *corev1.Pod, podIPs []string) []byte {
 			b.WriteString(ip + "\t" + hostname + "\n")
 		}
 	}
-	writeAliases(&b, pod.Spec.HostAliases)
+	writeAliases(&b, aliases)
 	return []byte(b.String())
 }
 

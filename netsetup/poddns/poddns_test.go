@@ -175,7 +175,7 @@ func TestHosts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, string(PodHosts(tt.pod, tt.ips))); diff != "" {
+			if diff := cmp.Diff(tt.want, string(podHosts(tt.pod, tt.ips))); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -193,4 +193,9 @@ func TestHostnameTruncated(t *testing.T) {
 	if h, _ := Hostname(pod); h != strings.Repeat("a", 62) {
 		t.Errorf("hostname %q: want 63 characters cut and the trailing dash dropped", h)
 	}
+}
+
+func podHosts(pod *corev1.Pod, ips []string) []byte {
+	hostname, domain := Hostname(pod)
+	return PodHosts(hostname, domain, ips, pod.Spec.HostAliases)
 }

@@ -55,7 +55,7 @@ func (r *Runtime) StartContainer(ctx context.Context, cfg runtime.ContainerConfi
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
 	}
-	podFiles, err := r.ensurePodFiles(cfg.Sandbox)
+	podFiles, err := r.podFileMounts(cfg.Sandbox)
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
 	}

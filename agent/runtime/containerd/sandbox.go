@@ -73,6 +73,10 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 			sb.Hostname = h
 		}
 	}
+	if err := r.writePodFiles(sb, cfg); err != nil {
+		_ = unpinNamespaces(dir)
+		return runtime.Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", cfg.Pod, err)
+	}
 	rec := sandboxRecord{Sandbox: sb, HostNetwork: cfg.HostNetwork, HostIPC: cfg.HostIPC}
 	if err := r.writeRecord(uid, rec); err != nil {
 		_ = unpinNamespaces(dir)

@@ -20,24 +20,26 @@ type Runtime struct {
 	// a synctest bubble.
 	Now func() time.Time
 
-	mu          sync.Mutex
-	images      map[string]runtime.Image // present locally
-	pullable    map[string]runtime.Image
-	pullErrors  map[string]error
-	sandboxes   map[types.UID]runtime.Sandbox
-	sandboxErr  error
-	containers  map[string]*container
-	order       []string // container IDs in creation order
-	nextID      int
-	startErrors map[string]string // container name -> start failure message
-	createErrs  map[string]error  // container name -> creation failure
-	ignoreTerm  map[string]bool   // container name -> ignores SIGTERM
-	subscribers []chan runtime.Event
-	calls       []string
-	listCost    time.Duration                     // per instance listed
-	lists       int                               // ListContainers calls
-	listed      int                               // instances they returned
-	usage       map[string]runtime.ContainerStats // container ID -> usage (SetUsage)
+	mu         sync.Mutex
+	images     map[string]runtime.Image // present locally
+	pullable   map[string]runtime.Image
+	pullErrors map[string]error
+	sandboxes  map[types.UID]runtime.Sandbox
+	// sandboxConfigs are what each sandbox was created with.
+	sandboxConfigs map[types.UID]runtime.SandboxConfig
+	sandboxErr     error
+	containers     map[string]*container
+	order          []string // container IDs in creation order
+	nextID         int
+	startErrors    map[string]string // container name -> start failure message
+	createErrs     map[string]error  // container name -> creation failure
+	ignoreTerm     map[string]bool   // container name -> ignores SIGTERM
+	subscribers    []chan runtime.Event
+	calls          []string
+	listCost       time.Duration                     // per instance listed
+	lists          int                               // ListContainers calls
+	listed         int                               // instances they returned
+	usage          map[string]runtime.ContainerStats // container ID -> usage (SetUsage)
 }
 
 type container struct {
@@ -48,15 +50,16 @@ type container struct {
 // New returns an empty runtime.
 func New() *Runtime {
 	return &Runtime{
-		Now:         time.Now,
-		images:      map[string]runtime.Image{},
-		pullable:    map[string]runtime.Image{},
-		pullErrors:  map[string]error{},
-		sandboxes:   map[types.UID]runtime.Sandbox{},
-		containers:  map[string]*container{},
-		startErrors: map[string]string{},
-		createErrs:  map[string]error{},
-		ignoreTerm:  map[string]bool{},
+		Now:            time.Now,
+		images:         map[string]runtime.Image{},
+		pullable:       map[string]runtime.Image{},
+		pullErrors:     map[string]error{},
+		sandboxes:      map[types.UID]runtime.Sandbox{},
+		sandboxConfigs: map[types.UID]runtime.SandboxConfig{},
+		containers:     map[string]*container{},
+		startErrors:    map[string]string{},
+		createErrs:     map[string]error{},
+		ignoreTerm:     map[string]bool{},
 	}
 }
 
@@ -196,7 +199,16 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		sb.UTSNS = "/run/utsns/" + string(cfg.Pod.UID)
 	}
 	r.sandboxes[cfg.Pod.UID] = sb
+	r.sandboxConfigs[cfg.Pod.UID] = cfg
 	return sb, nil
+}
+
+// SandboxConfig returns what the pod's sandbox was created with.
+func (r *Runtime) SandboxConfig(uid types.UID) (runtime.SandboxConfig, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, ok := r.sandboxConfigs[uid]
+	return cfg, ok
 }
 
 // RemoveSandbox implements runtime.Runtime.
