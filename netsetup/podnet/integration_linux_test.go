@@ -370,8 +370,13 @@ func exchange(t *testing.T, nsTo, nsFrom string, to net.IP) {
 func TestIntegrationGC(t *testing.T) {
 	tn := newTestNet(t)
 	nsA, nsB := newNetNS(t), newNetNS(t)
+	nsC := newNetNS(t)
 	a := tn.setup(t, "pod-a", nsA)
 	b := tn.setup(t, "pod-b", nsB)
+	c := tn.setup(t, "pod-c", nsC)
+	// Pod C's namespace is gone but its pin file is left, as after a
+	// reboot with the state on disk.
+	unmountNetNS(nsC)
 	// As after an agent restart: a fresh Network over the same cache.
 	restarted, err := New(tn.netCfg)
 	if err != nil {
@@ -381,7 +386,7 @@ func TestIntegrationGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := tn.allocated(t); len(got) != 1 || got[0] != a.IPs[0].String() {
-		t.Errorf("allocations after GC = %v, want only A's %s (B had %s)", got, a.IPs[0], b.IPs[0])
+		t.Errorf("allocations after GC = %v, want only A's %s (B had %s, C %s)", got, a.IPs[0], b.IPs[0], c.IPs[0])
 	}
 	if got := addrsOf(t, nsB, "eth0"); got != nil {
 		t.Errorf("eth0 in pod B after GC: %v", got)

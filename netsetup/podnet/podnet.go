@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -158,14 +159,34 @@ func (n *Network) Check(ctx context.Context, podUID, netnsPath string) error {
 
 // GC tears down every pod attached to this network (as libcni's cache
 // records them) whose UID is not in keep, e.g. after the agent restarted
-// while pods were being removed. Its cache lives on tmpfs with host-local's
-// allocations, so after a reboot there is nothing left to collect.
+// while pods were being removed, then runs libcni's GC. Each stale pod goes
+// through Teardown rather than libcni's own sweep, so a namespace that no
+// longer exists (its pin file left after a reboot) does not keep its
+// address allocated. With the cache on tmpfs beside host-local's
+// allocations, a reboot leaves nothing to collect.
 func (n *Network) GC(ctx context.Context, keep []string) error {
+	attachments, err := n.cni.GetCachedAttachments("")
+	if err != nil {
+		return fmt.Errorf("collect stale pod networks of %q: read cache: %w", n.list.Name, err)
+	}
+	var errs []error
 	args := &libcni.GCArgs{}
 	for _, uid := range keep {
 		args.ValidAttachments = append(args.ValidAttachments, types.GCAttachment{ContainerID: uid, IfName: IfName})
 	}
+	for _, a := range attachments {
+		if a.Network != n.list.Name || (slices.Contains(keep, a.ContainerID) && a.IfName == IfName) {
+			continue
+		}
+		if err := n.Teardown(ctx, a.ContainerID, a.NetNS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Plugins that implement CNI 1.1's GC get the kept attachments too.
 	if err := n.cni.GCNetworkList(ctx, n.list, args); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("collect stale pod networks of %q: %w", n.list.Name, err)
 	}
 	return nil
