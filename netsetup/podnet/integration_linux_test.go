@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,6 +285,13 @@ func TestIntegrationTwoPods(t *testing.T) {
 
 	if err := inNS(tn.host, func() error { return tn.net.Check(context.Background(), "pod-a", nsA) }); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+	err := inNS(tn.host, func() error { _, err := tn.net.Setup(context.Background(), "pod-a", nsA); return err })
+	if err == nil || !strings.Contains(err.Error(), "pod pod-a") {
+		t.Errorf("second Setup of pod-a: err = %v, want one naming the pod", err)
+	}
+	if got := tn.allocated(t); len(got) != 2 {
+		t.Errorf("allocations after a second Setup = %v, want A's and B's", got)
 	}
 
 	if err := tn.teardown("pod-a", nsA); err != nil {

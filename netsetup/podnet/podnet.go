@@ -74,8 +74,8 @@ func runtimeConf(podUID, netnsPath string) *libcni.RuntimeConf {
 // Setup attaches the pod whose network namespace is pinned at netnsPath:
 // lo up, then a veth on the bridge with an address from the subnet. The
 // plugins run in the caller's network namespace (the node's), so call it
-// from the host namespace. Setting up a pod twice is the plugins' business:
-// host-local hands the same pod a second address, so call Teardown first.
+// from the host namespace. Setting up a pod that is set up already fails
+// (its eth0 exists) and leaves the first attachment as it was.
 func (n *Network) Setup(ctx context.Context, podUID, netnsPath string) (Result, error) {
 	if err := checkArgs(podUID, netnsPath, true); err != nil {
 		return Result{}, err
