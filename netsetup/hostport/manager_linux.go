@@ -42,6 +42,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.NetNS < 0 {
 		return nil, fmt.Errorf("hostport: invalid netns fd %d", opts.NetNS)
 	}
+	opts.PodSubnets = slices.Clone(opts.PodSubnets) // masked below: not the caller's
 	for i, s := range opts.PodSubnets {
 		if !s.IsValid() {
 			return nil, fmt.Errorf("hostport: pod subnet %d is invalid", i)
@@ -51,7 +52,6 @@ func New(opts Options) (*Manager, error) {
 	if opts.Bridge != "" && (strings.ContainsAny(opts.Bridge, "/ ") || opts.Bridge == "." || opts.Bridge == ".." || len(opts.Bridge) >= unix.IFNAMSIZ) {
 		return nil, fmt.Errorf("hostport: invalid bridge name %q", opts.Bridge)
 	}
-	opts.PodSubnets = slices.Clone(opts.PodSubnets)
 	return &Manager{opts: opts}, nil
 }
 
