@@ -2,11 +2,13 @@ package hostport
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -249,5 +251,28 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	m, err := New(Options{PodSubnets: []netip.Prefix{netip.MustParsePrefix("10.88.0.5/16")}})
 	if err != nil || m.opts.PodSubnets[0] != netip.MustParsePrefix("10.88.0.0/16") {
 		t.Errorf("New: %v, subnets %v, want the masked 10.88.0.0/16", err, m.opts.PodSubnets)
+	}
+}
+
+func TestRetryTransient(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"ok at once", []error{nil}, 1, false},
+		{"EINTR then ok", []error{fmt.Errorf("receive: %w", unix.EINTR), nil}, 2, false},
+		{"dump interrupted then ok", []error{errors.New("netlink receive: dump interrupted"), nil}, 2, false},
+		{"permanent", []error{unix.EPERM}, 1, true},
+		{"always EINTR gives up", []error{unix.EINTR, unix.EINTR, unix.EINTR, unix.EINTR, unix.EINTR, unix.EINTR}, 5, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			err := retry(func() error { calls++; return c.errs[calls-1] })
+			if calls != c.wantCalls || (err != nil) != c.wantErr {
+				t.Errorf("calls %d, err %v; want %d calls, error %v", calls, err, c.wantCalls, c.wantErr)
+			}
+		})
 	}
 }

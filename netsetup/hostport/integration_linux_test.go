@@ -161,6 +161,12 @@ func ask(ns int, network, addr string) (string, error) {
 
 func TestIntegrationHostPort(t *testing.T) {
 	testenv.RequireRoot(t)
+	hostHadTable := hostHasTable(t)
+	t.Cleanup(func() {
+		if !hostHadTable && hostHasTable(t) {
+			t.Errorf("table inet %s appeared in the host's namespace", TableName)
+		}
+	})
 	node, pod1, pod2, outside := newNetNS(t), newNetNS(t), newNetNS(t), newNetNS(t)
 	hn, hp1, hp2, ho := handle(t, node), handle(t, pod1), handle(t, pod2), handle(t, outside)
 
@@ -224,6 +230,21 @@ func TestIntegrationHostPort(t *testing.T) {
 	}
 	must(t, "Add pod1", m.Add(uid1, netip.MustParseAddr("10.88.0.2"), ports1))
 	must(t, "Add pod1 again", m.Add(uid1, netip.MustParseAddr("10.88.0.2"), ports1))
+	// Read back: the second Add replaced the first instead of doubling it.
+	c, err := m.conn()
+	must(t, "conn", err)
+	for name, want := range map[string]int{chainHostPorts: 2, chainHostIPPorts: 1, chainMasquerade: 2} {
+		rules, err := c.GetRules(table, &nftables.Chain{Name: name, Table: table})
+		must(t, "rules of "+name, err)
+		if len(rules) != want {
+			t.Errorf("chain %s: %d rules after Add twice, want %d", name, len(rules), want)
+		}
+		for _, r := range rules {
+			if s, _ := ruleComment(r); !strings.HasPrefix(s, "pod="+uid1+" ") {
+				t.Errorf("chain %s: rule comment %q, want pod1's", name, s)
+			}
+		}
+	}
 
 	for _, c := range []struct {
 		from          string
@@ -295,8 +316,6 @@ func TestIntegrationHostPort(t *testing.T) {
 
 	// Read back: no pod rule in any chain, the base chains still there,
 	// masquerade still working.
-	c, err := m.conn()
-	must(t, "conn", err)
 	for _, name := range podChains {
 		rules, err := c.GetRules(table, &nftables.Chain{Name: name, Table: table})
 		must(t, "rules of "+name, err)
@@ -312,4 +331,12 @@ func TestIntegrationHostPort(t *testing.T) {
 	if got, err := ask(pod1, "tcp", "192.0.2.2:9000"); err != nil || got != "upstream 192.0.2.1" {
 		t.Errorf("masquerade after Remove: got %q, %v", got, err)
 	}
+}
+
+// hostHasTable guards against the test touching the host's namespace.
+func hostHasTable(t *testing.T) bool {
+	c, err := nftables.New()
+	must(t, "nftables", err)
+	_, err = c.ListTableOfFamily(TableName, nftables.TableFamilyINet)
+	return err == nil
 }
