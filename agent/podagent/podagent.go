@@ -22,6 +22,7 @@ import (
 	ctrdruntime "github.com/podboot/podboot/agent/runtime/containerd"
 	"github.com/podboot/podboot/agent/store"
 	"github.com/podboot/podboot/internal/device"
+	"github.com/podboot/podboot/netsetup/podnet"
 )
 
 // Config is what podagent's flags say.
@@ -43,6 +44,10 @@ type Config struct {
 	// PID 1); 0 turns them off. It must be the agent's parent.
 	PowerPID int
 	NodeName string
+	// CNIBinDir holds the CNI plugins (bridge, host-local) of the pod
+	// network; "" gives pods a loopback-only network (devnode on a
+	// development host, whose own network is not the agent's to change).
+	CNIBinDir string
 	// ResolvConf is the node's resolver file that pods' resolv.conf start
 	// from (kubelet's --resolv-conf, default /etc/resolv.conf).
 	ResolvConf string
@@ -101,7 +106,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	st := store.New(time.Now)
 	recorder := store.NewRecorder(st, cfg.NodeName, time.Now)
 
+	// Without the plugins pods keep a loopback-only network: they run,
+	// unreachable, rather than not at all.
+	var network *podnet.Network
+	if cfg.CNIBinDir != "" {
+		if network, err = podNetwork(cfg.CNIBinDir, cfg.StateDir, dev.Network.Pods); err != nil {
+			log.Error("pod network off: pods get loopback only", "err", err)
+		}
+	}
+	var rtNetwork ctrdruntime.PodNetwork
+	if network != nil {
+		rtNetwork = networkAdapter{network}
+	}
 	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{
+		Network:  rtNetwork,
 		Address:  cfg.ContainerdAddress,
 		StateDir: cfg.StateDir,
 		RuncPath: cfg.RuncPath,
@@ -114,6 +132,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("connect to containerd at %q: %w", cfg.ContainerdAddress, err)
 	}
 	defer rt.Close()
+	if network != nil {
+		collectNetworkGarbage(ctx, network, rt, log.With("component", "network"))
+	}
 
 	node, err := buildNode(ctx, cfg.NodeName, rt, dev.Resources)
 	if err != nil {

@@ -31,6 +31,7 @@ func main() {
 		"serve the API on device.yaml's api listeners: HTTPS (api.listen, default :6443) with the flash's api/ credentials, generated if missing, and AF_VSOCK (api.vsockPort, default 10250); true, false or auto (default: on only on a board, where "+boardFile+" exists)")
 	flag.IntVar(&cfg.PowerPID, "power-pid", 1, "process the power endpoints signal (SIGUSR2 power off, SIGTERM reboot); only honoured when it is podagent's parent; 0 = off")
 	flag.StringVar(&cfg.NodeName, "node-name", "", "node name (default: hostname)")
+	flag.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "", "directory of the CNI plugins (bridge, host-local) for the pod network, e.g. /usr/libexec/cni on a board; empty: pods get loopback only")
 	flag.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver file, the base of the pods' /etc/resolv.conf (kubelet's --resolv-conf)")
 	flag.StringVar(&cfg.CgroupRoot, "cgroup-root", "/", "cgroup under which the pods' kubepods cgroup is made (kubelet's --cgroup-root)")
 	flag.DurationVar(&cfg.Resync, "resync", 0, "manifest resync period (default 30s)")

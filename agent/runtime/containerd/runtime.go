@@ -45,7 +45,18 @@ type Config struct {
 	Mirrors map[string][]string
 	// Logs configures the containers' log files (rotation).
 	Logs logs.Config
+	// Network attaches each pod with its own network namespace to the pod
+	// network (CNI); nil leaves such pods with loopback only.
+	Network PodNetwork
 	Log  *slog.Logger
+}
+
+// PodNetwork is the pod network as the runtime needs it (netsetup/podnet
+// through an adapter): attach a pinned network namespace and return the
+// pod's IPs, detach it again (idempotently).
+type PodNetwork interface {
+	Setup(ctx context.Context, podUID, netnsPath string) (ips []string, err error)
+	Teardown(ctx context.Context, podUID, netnsPath string) error
 }
 
 // Runtime is runtime.Runtime on containerd. Its methods are safe for

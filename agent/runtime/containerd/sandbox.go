@@ -63,6 +63,19 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 	}
 	if kinds["net"] {
 		sb.NetNS, sb.UTSNS = filepath.Join(dir, "net"), filepath.Join(dir, "uts")
+		if n := r.cfg.Network; n != nil {
+			ips, err := n.Setup(ctx, uid, sb.NetNS)
+			if err != nil {
+				// What a failed add left behind goes too, as containerd's
+				// CRI does.
+				_ = n.Teardown(ctx, uid, sb.NetNS)
+				_ = unpinNamespaces(dir)
+				return runtime.Sandbox{}, fmt.Errorf("run sandbox of pod %s: failed to setup network for sandbox: %w", cfg.Pod, err)
+			}
+			if len(ips) > 0 {
+				sb.IP = ips[0]
+			}
+		}
 	}
 	if kinds["ipc"] {
 		sb.IPCNS = filepath.Join(dir, "ipc")
@@ -93,6 +106,13 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, pod runtime.PodRef) error {
 	}
 	r.sandboxMu.Lock()
 	defer r.sandboxMu.Unlock()
+	if n := r.cfg.Network; n != nil {
+		// Idempotent: a pod never attached, or whose namespace is gone,
+		// only has its address released.
+		if err := n.Teardown(ctx, uid, filepath.Join(r.nsDir(uid), "net")); err != nil {
+			return fmt.Errorf("remove sandbox of pod %s: tear down its network: %w", pod, err)
+		}
+	}
 	if err := unpinNamespaces(r.nsDir(uid)); err != nil {
 		return fmt.Errorf("remove sandbox of pod %s: %w", pod, err)
 	}

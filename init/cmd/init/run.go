@@ -175,6 +175,8 @@ const (
 	containerdName = "containerd"
 	agentName      = "podagent"
 	shellName      = "shell"
+	// cniBinDir is where the image puts the CNI plugins (rootfs/firmware).
+	cniBinDir = "/usr/libexec/cni"
 )
 
 // containerdLayout is the board's containerd: sockets and state under
@@ -204,7 +206,8 @@ func services(cfg Config, debugShell bool, output func(string) io.Writer, giveUp
 					"--flash", cfg.FlashDir,
 					"--state", "/run/podboot",
 					"--containerd", containerdLayout().Address(),
-					"--runc", filepath.Join(cfg.BinDir, "runc"))
+					"--runc", filepath.Join(cfg.BinDir, "runc"),
+					"--cni-bin-dir", cniBinDir)
 			},
 			Output:      output(agentName),
 			StopTimeout: cfg.AgentStop,

@@ -68,7 +68,7 @@ func TestServices(t *testing.T) {
 	want := []svc{
 		{"containerd", []string{"/bin/containerd", "--config", "/run/containerd/config.toml"}, 10 * time.Second, 10, false},
 		{"podagent", []string{"/bin/podagent", "--flash", "/flash", "--state", "/run/podboot",
-			"--containerd", "/run/containerd/containerd.sock", "--runc", "/bin/runc"}, 60 * time.Second, 10, false},
+			"--containerd", "/run/containerd/containerd.sock", "--runc", "/bin/runc", "--cni-bin-dir", "/usr/libexec/cni"}, 60 * time.Second, 10, false},
 		{"shell", []string{"/bin/sh"}, 250 * time.Millisecond, 0, true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
