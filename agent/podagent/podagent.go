@@ -22,6 +22,7 @@ import (
 	ctrdruntime "github.com/podboot/podboot/agent/runtime/containerd"
 	"github.com/podboot/podboot/agent/store"
 	"github.com/podboot/podboot/internal/device"
+	"github.com/podboot/podboot/netsetup/hostport"
 	"github.com/podboot/podboot/netsetup/podnet"
 )
 
@@ -115,8 +116,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	var rtNetwork ctrdruntime.PodNetwork
+	var nat *hostport.Manager
 	if network != nil {
-		rtNetwork = networkAdapter{network}
+		if nat, err = nodeNAT(dev.Network.Pods); err != nil {
+			log.Error("pod NAT off: pods cannot reach outside the board and hostPorts are refused", "err", err)
+			nat = nil
+		}
+		rtNetwork = networkAdapter{n: network, hp: nat}
 	}
 	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{
 		Network:  rtNetwork,
@@ -133,7 +139,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer rt.Close()
 	if network != nil {
-		collectNetworkGarbage(ctx, network, rt, log.With("component", "network"))
+		collectNetworkGarbage(ctx, network, nat, rt, log.With("component", "network"))
 	}
 
 	node, err := buildNode(ctx, cfg.NodeName, rt, dev.Resources)

@@ -279,7 +279,24 @@ func sandboxConfig(pod *corev1.Pod) runtime.SandboxConfig {
 		HostIPC:     pod.Spec.HostIPC,
 		Domain:      domain,
 		HostAliases: pod.Spec.HostAliases,
+		HostPorts:   hostPorts(pod),
 	}
+}
+
+// hostPorts are the ports of the pod's containers (sidecars included)
+// that ask for a hostPort.
+func hostPorts(pod *corev1.Pod) []corev1.ContainerPort {
+	var out []corev1.ContainerPort
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // resolvConf is the pod's resolv.conf from the node's (kubelet's

@@ -44,6 +44,9 @@ type SandboxConfig struct {
 	// ResolvConf is the pod's /etc/resolv.conf (kubelet's DNS config for
 	// the pod); nil leaves the image's.
 	ResolvConf []byte
+	// HostPorts are the pod's container ports that set a hostPort: the
+	// pod network publishes them on the node's addresses.
+	HostPorts []corev1.ContainerPort
 	// Domain is the pod's domain (<subdomain>.<ns>.svc.cluster.local) for
 	// its /etc/hosts entry, "" for none; HostAliases are appended to it.
 	Domain      string

@@ -30,7 +30,9 @@ func loopbackUp(path string) error {
 		return fmt.Errorf("open network namespace %s: %w", path, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	// Route only: a board kernel without xfrm_user refuses the other
+	// families NewHandleAt opens by default (EPROTONOSUPPORT).
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in network namespace %s: %w", path, err)
 	}

@@ -67,6 +67,8 @@ type Options struct {
 	DebugShell bool
 	// MemoryMiB is the guest's memory; 0 is qemuboot's default (1 GiB).
 	MemoryMiB int
+	// Forward maps host ports on 127.0.0.1 to guest ports ("HOST:GUEST").
+	Forward []string
 }
 
 // FreePort asks the OS for an unused TCP port on 127.0.0.1.
@@ -124,6 +126,9 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 	args := []string{dir, "--api-port", strconv.Itoa(b.APIPort), "--console", b.Console, "--serial-socket", b.Serial}
 	if opt.DebugShell {
 		args = append(args, "--debug-shell")
+	}
+	for _, f := range opt.Forward {
+		args = append(args, "--forward", f)
 	}
 	if opt.MemoryMiB > 0 {
 		args = append(args, "--memory", strconv.Itoa(opt.MemoryMiB))

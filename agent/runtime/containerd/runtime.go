@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,14 +49,15 @@ type Config struct {
 	// Network attaches each pod with its own network namespace to the pod
 	// network (CNI); nil leaves such pods with loopback only.
 	Network PodNetwork
-	Log  *slog.Logger
+	Log     *slog.Logger
 }
 
 // PodNetwork is the pod network as the runtime needs it (netsetup/podnet
-// through an adapter): attach a pinned network namespace and return the
-// pod's IPs, detach it again (idempotently).
+// and netsetup/hostport through an adapter): attach a pinned network
+// namespace, publish the pod's hostPorts and return the pod's IPs; detach
+// it again (idempotently).
 type PodNetwork interface {
-	Setup(ctx context.Context, podUID, netnsPath string) (ips []string, err error)
+	Setup(ctx context.Context, podUID, netnsPath string, hostPorts []corev1.ContainerPort) (ips []string, err error)
 	Teardown(ctx context.Context, podUID, netnsPath string) error
 }
 

@@ -64,7 +64,7 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 	if kinds["net"] {
 		sb.NetNS, sb.UTSNS = filepath.Join(dir, "net"), filepath.Join(dir, "uts")
 		if n := r.cfg.Network; n != nil {
-			ips, err := n.Setup(ctx, uid, sb.NetNS)
+			ips, err := n.Setup(ctx, uid, sb.NetNS, cfg.HostPorts)
 			if err != nil {
 				// What a failed add left behind goes too, as containerd's
 				// CRI does.
