@@ -9,7 +9,9 @@ CONTAINERD_VERSION := v2.4.2
 RUNC_VERSION := v1.5.2
 # The standard CNI plugins podagent drives the pod network with (libcni).
 CNI_PLUGINS_VERSION := v1.9.1
-CNI_PLUGINS := main/bridge ipam/host-local main/loopback meta/portmap
+# Only what the pod network runs: podboot brings loopback up itself and
+# publishes hostPorts through its own nftables rules (portmap execs nft).
+CNI_PLUGINS := main/bridge ipam/host-local
 
 # Debian packages the build and the tests need. busybox-static supplies the
 # local images (no registry is reachable), libseccomp-dev and pkg-config let

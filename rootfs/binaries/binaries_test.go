@@ -112,7 +112,7 @@ func checkCNIPlugins(t *testing.T, dir string) []string {
 		got = append(got, e.Name())
 		paths = append(paths, filepath.Join(dir, e.Name()))
 	}
-	if want := []string{"bridge", "host-local", "loopback", "portmap"}; !slices.Equal(got, want) {
+	if want := []string{"bridge", "host-local"}; !slices.Equal(got, want) {
 		t.Errorf("CNI plugin directory %s holds %v, want %v", dir, got, want)
 	}
 	return paths

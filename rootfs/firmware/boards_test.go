@@ -200,7 +200,7 @@ func checkInitramfs(t *testing.T, path string) {
 
 // cniPlugins are the plugins the board's pod network needs, in
 // cniPluginDir.
-var cniPlugins = []string{"bridge", "host-local", "loopback", "portmap"}
+var cniPlugins = []string{"bridge", "host-local"}
 
 // cniPluginProblems lists what is wrong with the CNI plugins among an
 // initramfs's records: each must be a regular, executable arm64 ELF
@@ -269,11 +269,11 @@ func TestCNIPluginProblems(t *testing.T) {
 		wants string // in the one problem; "" for none
 	}{
 		{"all four arm64 executables", func(map[string][]byte, map[string]os.FileMode) {}, ""},
-		{"portmap missing", func(f map[string][]byte, _ map[string]os.FileMode) { delete(f, "portmap") }, "usr/libexec/cni/portmap missing"},
+		{"host-local missing", func(f map[string][]byte, _ map[string]os.FileMode) { delete(f, "host-local") }, "usr/libexec/cni/host-local missing"},
 		{"bridge built for amd64", func(f map[string][]byte, _ map[string]os.FileMode) {
 			f["bridge"] = elfHeader(elf.EM_X86_64, elf.ET_EXEC)
 		}, "EM_X86_64"},
-		{"loopback not executable", func(_ map[string][]byte, m map[string]os.FileMode) { m["loopback"] = 0o644 }, "want an executable"},
+		{"loopback not executable", func(_ map[string][]byte, m map[string]os.FileMode) { m["host-local"] = 0o644 }, "want an executable"},
 		{"host-local a script", func(f map[string][]byte, _ map[string]os.FileMode) { f["host-local"] = []byte("#!/bin/sh\n") }, "not ELF"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
