@@ -86,16 +86,16 @@ func retry(op func() error) error {
 
 // EnsureBase creates the table and chains and (re)writes the base chains'
 // rules: the jumps to the hostPort chains and the pod subnets' masquerade.
-// It enables IPv4 forwarding and route_localnet. Safe to call again.
+// It enables IPv4 forwarding, and route_localnet on all interfaces when
+// there is no bridge (Add enables it on the bridge, which CNI creates with
+// the first pod). Safe to call again.
 func (m *Manager) EnsureBase() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sys := []string{"net/ipv4/ip_forward"}
-	dev := m.opts.Bridge
-	if dev == "" {
-		dev = "all"
+	if m.opts.Bridge == "" {
+		sys = append(sys, "net/ipv4/conf/all/route_localnet")
 	}
-	sys = append(sys, "net/ipv4/conf/"+dev+"/route_localnet")
 	for _, s := range m.opts.PodSubnets {
 		if s.Addr().Is6() {
 			sys = append(sys, "net/ipv6/conf/all/forwarding")
@@ -199,6 +199,13 @@ func portsByPod(rules []ownedRule) map[string][]Port {
 func (m *Manager) Add(podUID string, podIP netip.Addr, ports []Port) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(ports) > 0 && m.opts.Bridge != "" {
+		// 127.0.0.1:hostPort routes out of the bridge, as portmap sets
+		// it at ADD; the bridge exists once a pod is attached.
+		if err := writeSysctl(m.opts.NetNS, "net/ipv4/conf/"+m.opts.Bridge+"/route_localnet", "1"); err != nil {
+			return fmt.Errorf("publish ports of pod %s: %w", podUID, err)
+		}
+	}
 	podIP = podIP.Unmap()
 	ports = slices.Clone(ports)
 	for i := range ports {

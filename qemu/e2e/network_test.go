@@ -34,7 +34,7 @@ func TestPodNetworkOnTheBoard(t *testing.T) {
 	mustWaitAPI(t, b)
 	pods, err := b.WaitPods([]string{"e2e-client", "e2e-pair", "e2e-sleeper", "e2e-web"}, PodsTimeout)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\nthe agent's warnings:\n%s", err, warnings(b.ConsoleText()))
 	}
 	sh := b.MustShell
 
@@ -123,4 +123,16 @@ func TestPodNetworkOnTheBoard(t *testing.T) {
 
 	mustPowerOff(t, b, func() error { _, err := b.Podctl(s.podctl, "poweroff"); return err })
 	mustBeClean(t, dir)
+}
+
+// warnings are the agent's WARN and ERROR lines from the console, the last
+// ten.
+func warnings(console string) string {
+	var out []string
+	for _, l := range strings.Split(console, "\n") {
+		if strings.HasPrefix(l, "podagent:") && (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-10):], "\n")
 }
