@@ -15,7 +15,7 @@ import (
 // TestPodNetworkOnTheBoard: every pod with its own network gets an
 // address on the board's bridge (status.podIP, /etc/hosts), the board
 // reaches a pod by its IP, a hostPort answers through QEMU's forward and
-// on the board's loopback, pods reach each other (ICMP), and a deleted
+// on the board's loopback, pods reach each other over TCP, and a deleted
 // pod's address and veth are released.
 func TestPodNetworkOnTheBoard(t *testing.T) {
 	s := setup(t)
@@ -87,10 +87,7 @@ func TestPodNetworkOnTheBoard(t *testing.T) {
 	})
 
 	t.Run("pod to pod", func(t *testing.T) {
-		// ICMP only: TCP between two pods on the board's bridge does not
-		// work yet (the open item), while the board reaches pods
-		// over TCP and hostPorts work.
-		want := "reached=" + ips["e2e-web"] + "\n"
+		want := "hello-from-e2e-web\nfrom=" + ips["e2e-web"] + "\n"
 		var logs string
 		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
 			if logs, _ = b.Kubectl("logs", "e2e-client"); strings.Contains(logs, want) {
