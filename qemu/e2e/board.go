@@ -517,6 +517,22 @@ func (b *Board) MustShell(t testing.TB, command string) string {
 	return out
 }
 
+// MustShellMatch runs command until its output matches re, at most three
+// times: the console is shared with the services' logs, and a log line may
+// cut into the middle of the command's output.
+func (b *Board) MustShellMatch(t testing.TB, command string, re *regexp.Regexp) []string {
+	t.Helper()
+	var out string
+	for range 3 {
+		out = b.MustShell(t, command)
+		if m := re.FindStringSubmatch(out); m != nil {
+			return m
+		}
+	}
+	t.Fatalf("debug shell: %q: no match for %s in three tries; last output:\n%s", command, re, out)
+	return nil
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }

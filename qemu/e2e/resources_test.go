@@ -154,11 +154,8 @@ func TestResourcesOnTheBoard(t *testing.T) {
 		}
 		// The shell's read builtin samples the clock and the counter
 		// without starting a process, which takes long under TCG.
-		out := sh(t, fmt.Sprintf("cd %s; read u0 i < /proc/uptime; read k c0 < cpu.stat; sleep 5; read u1 i < /proc/uptime; read k c1 < cpu.stat; echo sample $u0 $c0 $u1 $c1", dir))
-		m := regexp.MustCompile(`sample ([\d.]+) (\d+) ([\d.]+) (\d+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no sample:\n%s", out)
-		}
+		m := b.MustShellMatch(t, fmt.Sprintf("cd %s; read u0 i < /proc/uptime; read k c0 < cpu.stat; sleep 5; read u1 i < /proc/uptime; read k c1 < cpu.stat; echo sample $u0 $c0 $u1 $c1", dir),
+			regexp.MustCompile(`sample ([\d.]+) (\d+) ([\d.]+) (\d+)\n`))
 		u0, _ := strconv.ParseFloat(m[1], 64)
 		c0, _ := strconv.ParseFloat(m[2], 64)
 		u1, _ := strconv.ParseFloat(m[3], 64)
