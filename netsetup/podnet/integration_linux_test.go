@@ -415,7 +415,7 @@ func TestIntegrationGC(t *testing.T) {
 
 func TestIntegrationChurn(t *testing.T) {
 	if testing.Short() {
-		t.Skip("churn is long")
+		testenv.Unavailable(t, "the churn takes seconds; not run with -short")
 	}
 	tn := newTestNet(t)
 	ns := newNetNS(t)
