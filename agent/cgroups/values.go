@@ -7,7 +7,6 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/podboot/podboot/agent/resources"
@@ -123,15 +122,11 @@ func burstableValues(pods []*corev1.Pod) values {
 	return values{CPUShares: s, CPUWeight: w}
 }
 
-// cpuShares is kubelet's MilliCPUToShares and its cgroup v2 weight, taken
-// from agent/resources (the one home of kubelet's formulas) as the values
-// of a container requesting milliCPU.
+// cpuShares is kubelet's MilliCPUToShares and its cgroup v2 weight, from
+// agent/resources, the one home of kubelet's formulas.
 func cpuShares(milliCPU int64) (shares, weight uint64) {
-	c := corev1.Container{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-		corev1.ResourceCPU: *resource.NewMilliQuantity(milliCPU, resource.DecimalSI),
-	}}}
-	v := resources.ContainerCgroup(&c)
-	return v.CPUShares, v.CPUWeight
+	shares = resources.MilliCPUToShares(milliCPU)
+	return shares, resources.CPUWeight(shares)
 }
 
 // v1Resources maps the values onto the OCI resources cgroup1 writes:

@@ -42,13 +42,13 @@ func ContainerCgroup(c *corev1.Container) CgroupValues {
 	cpuLimit := c.Resources.Limits.Cpu().MilliValue()
 	var shares uint64
 	if _, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
-		shares = milliCPUToShares(c.Resources.Requests.Cpu().MilliValue())
+		shares = MilliCPUToShares(c.Resources.Requests.Cpu().MilliValue())
 	} else {
-		shares = milliCPUToShares(cpuLimit)
+		shares = MilliCPUToShares(cpuLimit)
 	}
 	v := CgroupValues{
 		CPUShares: shares,
-		CPUWeight: cpuWeight(shares),
+		CPUWeight: CPUWeight(shares),
 		CPUQuota:  -1,
 		CPUPeriod: quotaPeriod,
 		MemoryMax: -1,
@@ -88,10 +88,10 @@ func PodCgroup(pod *corev1.Pod) CgroupValues {
 	v := CgroupValues{CPUQuota: -1, CPUPeriod: quotaPeriod, MemoryMax: -1}
 	switch QOSClass(pod) {
 	case corev1.PodQOSGuaranteed:
-		v.CPUShares = milliCPUToShares(cpuRequest)
+		v.CPUShares = MilliCPUToShares(cpuRequest)
 		cpuDeclared, memDeclared = true, true
 	case corev1.PodQOSBurstable:
-		v.CPUShares = milliCPUToShares(cpuRequest)
+		v.CPUShares = MilliCPUToShares(cpuRequest)
 	default:
 		v.CPUShares = minShares
 		cpuDeclared, memDeclared = false, false
@@ -103,7 +103,7 @@ func PodCgroup(pod *corev1.Pod) CgroupValues {
 	if memDeclared && memLimit != 0 {
 		v.MemoryMax = memLimit
 	}
-	v.CPUWeight = cpuWeight(v.CPUShares)
+	v.CPUWeight = CPUWeight(v.CPUShares)
 	return v
 }
 
@@ -148,9 +148,9 @@ func limitsDeclared(pod *corev1.Pod) (cpu, memory bool) {
 	return cpu, memory
 }
 
-// milliCPUToShares is kubelet's cm.MilliCPUToShares. Zero milli-CPU is 2
+// MilliCPUToShares is kubelet's cm.MilliCPUToShares. Zero milli-CPU is 2
 // shares, the kernel's minimum, not the kernel's default of 1024.
-func milliCPUToShares(milliCPU int64) uint64 {
+func MilliCPUToShares(milliCPU int64) uint64 {
 	if milliCPU == 0 {
 		return minShares
 	}
@@ -178,7 +178,7 @@ func milliCPUToQuota(milliCPU int64) int64 {
 	return quota
 }
 
-// cpuWeight converts cgroup v1 shares to cgroup v2 cpu.weight as runc does
+// CPUWeight converts cgroup v1 shares to cgroup v2 cpu.weight as runc does
 // (opencontainers/cgroups ConvertCPUSharesToCgroupV2Value), which is what
 // the board's runc writes for a container and what kubelet, through the same
 // library, writes for a pod cgroup.
@@ -189,7 +189,7 @@ func milliCPUToQuota(milliCPU int64) int64 {
 // unconfigured cgroup) and 262144 → 10000. Older runc used the linear
 // 1 + ((shares-2)*9999)/262142, which gave one CPU a weight of 39 and
 // 100m a weight of 4 (kubernetes/kubernetes#131216).
-func cpuWeight(shares uint64) uint64 {
+func CPUWeight(shares uint64) uint64 {
 	switch {
 	case shares == 0:
 		return 0 // unset

@@ -18,8 +18,8 @@ func TestMilliCPUToShares(t *testing.T) {
 		{1500, 1536}, {256000, 262144}, {300000, 262144},
 	}
 	for _, tt := range tests {
-		if got := milliCPUToShares(tt.milliCPU); got != tt.want {
-			t.Errorf("milliCPUToShares(%d) = %d, want %d", tt.milliCPU, got, tt.want)
+		if got := MilliCPUToShares(tt.milliCPU); got != tt.want {
+			t.Errorf("MilliCPUToShares(%d) = %d, want %d", tt.milliCPU, got, tt.want)
 		}
 	}
 }
@@ -47,8 +47,8 @@ func TestCPUWeight(t *testing.T) {
 		{2048, 174}, {4096, 303}, {262143, 10000}, {262144, 10000},
 	}
 	for _, tt := range tests {
-		if got := cpuWeight(tt.shares); got != tt.want {
-			t.Errorf("cpuWeight(%d) = %d, want %d", tt.shares, got, tt.want)
+		if got := CPUWeight(tt.shares); got != tt.want {
+			t.Errorf("CPUWeight(%d) = %d, want %d", tt.shares, got, tt.want)
 		}
 	}
 }
