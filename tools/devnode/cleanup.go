@@ -47,31 +47,12 @@ func removeCgroupRoot(root string, log *slog.Logger) error {
 	var errs []error
 	for _, m := range mounts {
 		dir := filepath.Join(m.Mountpoint, filepath.Clean("/"+root))
-		var dirs []string
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("walk cgroups under %q: %w", dir, err))
-			continue
+		_, busy, err := removeDirs(dir, true, func(string) bool { return true })
+		for _, b := range busy {
+			log.Warn("cgroup still in use: left in place", "cgroup", b)
 		}
-		for _, d := range slices.Backward(dirs) {
-			switch err := unix.Rmdir(d); {
-			case err == nil, errors.Is(err, unix.ENOENT):
-			case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
-				log.Warn("cgroup still in use: left in place", "cgroup", d)
-			default:
-				errs = append(errs, fmt.Errorf("remove cgroup %q: %w", d, err))
-			}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -301,6 +282,15 @@ func removeEmptyCgroups(parents []string, ids map[string]bool, log *slog.Logger)
 // and which were in use. Cgroup files cannot be (and need not be)
 // removed: rmdir of a cgroup takes them with it.
 func removeEmptyTree(dir string, ids map[string]bool) (int, []string, error) {
+	return removeDirs(dir, false, func(rel string) bool {
+		return slices.ContainsFunc(strings.Split(rel, string(filepath.Separator)), func(s string) bool { return ids[s] })
+	})
+}
+
+// removeDirs removes, deepest first, the directories under dir whose path
+// relative to dir matches (and dir itself when withDir). A missing dir is
+// no error; busy (EBUSY, ENOTEMPTY) ones are returned, not failed.
+func removeDirs(dir string, withDir bool, match func(rel string) bool) (int, []string, error) {
 	var dirs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -309,11 +299,16 @@ func removeEmptyTree(dir string, ids map[string]bool) (int, []string, error) {
 			}
 			return err
 		}
-		if !d.IsDir() || path == dir {
+		if !d.IsDir() {
 			return nil
 		}
-		rel, _ := filepath.Rel(dir, path)
-		if slices.ContainsFunc(strings.Split(rel, string(filepath.Separator)), func(s string) bool { return ids[s] }) {
+		if path == dir {
+			if withDir {
+				dirs = append(dirs, path)
+			}
+			return nil
+		}
+		if rel, _ := filepath.Rel(dir, path); match(rel) {
 			dirs = append(dirs, path)
 		}
 		return nil
