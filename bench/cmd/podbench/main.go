@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -107,21 +108,48 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 		cfg.Podman = &podbench.Podman{Bin: o.podmanBin, Runtime: rt, Network: o.net}
 	}
-	if cfg.Listen = o.listen; cfg.Listen == "" {
-		if cfg.Listen, err = freeLoopbackPort(); err != nil {
-			return err
-		}
+	if cfg.Listen, err = o.listenAddr(); err != nil {
+		return err
 	}
-	if cfg.Work = o.work; cfg.Work == "" {
-		if cfg.Work, err = os.MkdirTemp("", "podbench-"); err != nil {
-			return fmt.Errorf("make scratch directory: %w", err)
-		}
+	if cfg.Work, err = o.workDir(); err != nil {
+		return err
 	}
 	if !o.keep {
 		defer os.RemoveAll(cfg.Work)
 	}
 
 	res, runErr := podbench.Run(ctx, cfg)
+	return o.writeResults(res, runErr)
+}
+
+// listenAddr is -listen, or a free loopback port.
+func (o options) listenAddr() (string, error) {
+	if o.listen != "" {
+		return o.listen, nil
+	}
+	return freeLoopbackPort()
+}
+
+// workDir is -work, or a new scratch directory.
+func (o options) workDir() (string, error) {
+	if o.work != "" {
+		return o.work, nil
+	}
+	dir, err := os.MkdirTemp("", "podbench-")
+	if err != nil {
+		return "", fmt.Errorf("make scratch directory: %w", err)
+	}
+	return dir, nil
+}
+
+// markdownWriter is a benchmark's results as tables.
+type markdownWriter interface {
+	WriteMarkdown(w io.Writer, m podbench.Machine)
+}
+
+// writeResults prints the tables, and writes them to -report and the
+// results to -json; runErr is reported with them and returned.
+func (o options) writeResults(res markdownWriter, runErr error) error {
 	var md bytes.Buffer
 	res.WriteMarkdown(&md, machine())
 	if runErr != nil {
@@ -197,41 +225,17 @@ func runResources(ctx context.Context, o options, log *slog.Logger) error {
 	if cfg.CPULimits, err = parseQuantities(o.cpuLimits); err != nil {
 		return err
 	}
-	if cfg.Listen = o.listen; cfg.Listen == "" {
-		if cfg.Listen, err = freeLoopbackPort(); err != nil {
-			return err
-		}
+	if cfg.Listen, err = o.listenAddr(); err != nil {
+		return err
 	}
-	if cfg.Work = o.work; cfg.Work == "" {
-		if cfg.Work, err = os.MkdirTemp("", "podbench-"); err != nil {
-			return fmt.Errorf("make scratch directory: %w", err)
-		}
+	if cfg.Work, err = o.workDir(); err != nil {
+		return err
 	}
 	if !o.keep {
 		defer os.RemoveAll(cfg.Work)
 	}
 	res, runErr := podbench.RunResources(ctx, cfg)
-	var md bytes.Buffer
-	res.WriteMarkdown(&md, machine())
-	if runErr != nil {
-		fmt.Fprintf(&md, "\nThe run failed: %v\n", runErr)
-	}
-	os.Stdout.Write(md.Bytes())
-	if o.report != "" {
-		if err := os.WriteFile(o.report, md.Bytes(), 0o644); err != nil {
-			return errors.Join(runErr, fmt.Errorf("write report: %w", err))
-		}
-	}
-	if o.jsonOut != "" {
-		data, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return errors.Join(runErr, fmt.Errorf("encode results: %w", err))
-		}
-		if err := os.WriteFile(o.jsonOut, data, 0o644); err != nil {
-			return errors.Join(runErr, fmt.Errorf("write results: %w", err))
-		}
-	}
-	return runErr
+	return o.writeResults(res, runErr)
 }
 
 // parseQuantities reads -cpu-limits: comma-separated CPU quantities above 0.
