@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -90,6 +91,26 @@ func (d *Devnode) Stop(grace time.Duration) error {
 	syscall.Kill(-d.PID(), syscall.SIGKILL)
 	<-d.done
 	return fmt.Errorf("stop devnode (pid %d): still running %s after SIGTERM, killed its process group", d.PID(), grace)
+}
+
+// PowerOff stops the node within grace and sweeps what it left behind.
+// devnode bounds its own power-off (the agent's 5 minutes to stop pods,
+// and a margin); a run that already failed has likely left the agent
+// stuck, so it gets at most a minute before the sweep.
+func (d *Devnode) PowerOff(node Node, grace time.Duration, failed bool, runc string, log *slog.Logger) error {
+	if failed {
+		grace = min(grace, time.Minute)
+	}
+	log.Info("powering devnode off", "timeout", grace)
+	stopErr := d.Stop(grace)
+	if procs, perr := node.Processes(); stopErr != nil || perr != nil || len(procs) > 0 {
+		did, sweepErr := node.Sweep(runc)
+		stopErr = errors.Join(stopErr, perr, sweepErr)
+		if did != "" {
+			stopErr = errors.Join(stopErr, fmt.Errorf("devnode left things behind, swept: %s", did))
+		}
+	}
+	return stopErr
 }
 
 func (d *Devnode) exitErr() error {

@@ -41,23 +41,7 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 	}
 	node := Node{Proc: proc, StateDir: state, DevnodePID: d.PID()}
 	defer func() {
-		// devnode bounds its own power-off (the agent's 5 minutes to stop
-		// pods, and a margin); a run that already failed has likely left
-		// the agent stuck, so it gets less before the sweep.
-		grace := c.PowerOffTimeout
-		if err != nil {
-			grace = min(grace, time.Minute)
-		}
-		c.Log.Info("powering devnode off", "timeout", grace)
-		stopErr := d.Stop(grace)
-		if procs, perr := node.Processes(); stopErr != nil || perr != nil || len(procs) > 0 {
-			did, sweepErr := node.Sweep(c.Runc)
-			stopErr = errors.Join(stopErr, perr, sweepErr)
-			if did != "" {
-				stopErr = errors.Join(stopErr, fmt.Errorf("devnode left things behind, swept: %s", did))
-			}
-		}
-		err = errors.Join(err, stopErr)
+		err = errors.Join(err, d.PowerOff(node, c.PowerOffTimeout, err != nil, c.Runc, c.Log))
 	}()
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
