@@ -21,26 +21,7 @@ import (
 // node left nothing behind. It asserts no timing: the figures are the
 // benchmark's business, not the test's.
 func TestIntegrationRun(t *testing.T) {
-	testenv.RequireRoot(t)
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"devnode", "mkimage", "podagent", "containerd", "containerd-shim-runc-v2", "runc"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			testenv.Unavailable(t, "needs bin/%s: run make build", b)
-		}
-	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		testenv.Unavailable(t, "needs /bin/busybox: apt-get install busybox-static")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
+	bin, listen := benchNode(t)
 
 	work := t.TempDir()
 	cfg := Config{
@@ -89,4 +70,31 @@ func TestIntegrationRun(t *testing.T) {
 	if left := MountsUnder(mounts, work); len(left) > 0 {
 		t.Errorf("after Run these remain mounted: %v", left)
 	}
+}
+
+// benchNode checks what a benchmark on a real node needs (root, make
+// build's binaries, busybox-static) and returns bin/ and a free loopback
+// address for the node's API.
+func benchNode(t *testing.T) (bin, listen string) {
+	testenv.RequireRoot(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(root, "bin")
+	for _, b := range []string{"devnode", "mkimage", "podagent", "containerd", "containerd-shim-runc-v2", "runc"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			testenv.Unavailable(t, "needs bin/%s: run make build", b)
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		testenv.Unavailable(t, "needs /bin/busybox: apt-get install busybox-static")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen = l.Addr().String()
+	l.Close()
+	return bin, listen
 }

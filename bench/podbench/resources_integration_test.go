@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
-
-	"github.com/podboot/podboot/internal/testenv"
 )
 
 // TestIntegrationResources runs a miniature resources benchmark on the real
@@ -21,26 +18,7 @@ import (
 // nothing behind. It asserts no timing and no share: the figures are the
 // benchmark's business.
 func TestIntegrationResources(t *testing.T) {
-	testenv.RequireRoot(t)
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"devnode", "mkimage", "podagent", "containerd", "containerd-shim-runc-v2", "runc"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			testenv.Unavailable(t, "needs bin/%s: run make build", b)
-		}
-	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		testenv.Unavailable(t, "needs /bin/busybox: apt-get install busybox-static")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
+	bin, listen := benchNode(t)
 
 	work := t.TempDir()
 	cfg := ResourcesConfig{
