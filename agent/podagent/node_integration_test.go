@@ -204,14 +204,21 @@ func (n *node) getPod(ns, name string) (*corev1.Pod, bool) {
 	return &p, true
 }
 
-// waitPod polls the pod until cond holds; what is being waited for is a
-// behaviour (a state is reached), so the bound is generous.
+// waitPod polls the default namespace's pod until cond holds; what is
+// being waited for is a behaviour (a state is reached), so the bound is
+// generous.
 func (n *node) waitPod(name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
 	n.t.Helper()
+	return n.waitPodIn(n.t, "default", name, timeout, what, cond)
+}
+
+// waitPodIn is waitPod for any namespace, failing t (a subtest's).
+func (n *node) waitPodIn(t testing.TB, ns, name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *corev1.Pod
 	for time.Now().Before(deadline) {
-		if p, ok := n.getPod("default", name); ok {
+		if p, ok := n.getPod(ns, name); ok {
 			last = p
 			if cond(p) {
 				return p
@@ -220,7 +227,7 @@ func (n *node) waitPod(name string, timeout time.Duration, what string, cond fun
 		time.Sleep(200 * time.Millisecond)
 	}
 	js, _ := json.MarshalIndent(last, "", "  ")
-	n.t.Fatalf("pod %s: %s not reached within %v; last seen:\n%s\nagent log:\n%s", name, what, timeout, js, tail(n.stderr.String(), 60))
+	t.Fatalf("pod %s/%s: %s not reached within %v; last seen:\n%s\nagent log:\n%s", ns, name, what, timeout, js, tail(n.stderr.String(), 60))
 	return nil
 }
 

@@ -90,7 +90,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 		group(t, all...)
 		for _, e := range examples {
 			t.Run(e.name, func(t *testing.T) {
-				p := resWaitPod(t, n, e.ns, e.name, 3*time.Minute, "Running", running)
+				p := n.waitPodIn(t, e.ns, e.name, 3*time.Minute, "Running", running)
 				if p.Status.QOSClass != e.class {
 					t.Errorf("status.qosClass = %q, want %q", p.Status.QOSClass, e.class)
 				}
@@ -112,7 +112,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 		demo2 := resExample{"pods/resource/cpu-request-limit-2.yaml", "cpu-example", "cpu-demo-2"}
 		group(t, demo, demo2)
 		t.Run("cpu-demo runs capped at its 1 CPU limit", func(t *testing.T) {
-			p := resWaitPod(t, n, demo.ns, demo.name, 3*time.Minute, "Running", running)
+			p := n.waitPodIn(t, demo.ns, demo.name, 3*time.Minute, "Running", running)
 			if p.Status.QOSClass != corev1.PodQOSBurstable {
 				t.Errorf("status.qosClass = %q, want Burstable", p.Status.QOSClass)
 			}
@@ -134,7 +134,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 			// has no scheduler in front of it: its admission
 			// (pkg/kubelet/lifecycle/predicate.go) rejects the pod, which
 			// is Failed with reason OutOfcpu and never started.
-			p := resWaitPod(t, n, demo2.ns, demo2.name, 2*time.Minute, "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+			p := n.waitPodIn(t, demo2.ns, demo2.name, 2*time.Minute, "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
 			if p.Status.Reason != "OutOfcpu" || !strings.HasPrefix(p.Status.Message, "Pod was rejected: Node didn't have enough resource: cpu, requested: 100000, ") {
 				t.Errorf("reason %q message %q; want OutOfcpu, Pod was rejected: Node didn't have enough resource: cpu, requested: 100000, ...", p.Status.Reason, p.Status.Message)
 			}
@@ -157,7 +157,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 		demo3 := resExample{"pods/resource/memory-request-limit-3.yaml", "mem-example", "memory-demo-3"}
 		group(t, demo, demo2, demo3)
 		t.Run("memory-demo uses about 150 MiB within its 200 MiB limit", func(t *testing.T) {
-			p := resWaitPod(t, n, demo.ns, demo.name, 3*time.Minute, "Running", running)
+			p := n.waitPodIn(t, demo.ns, demo.name, 3*time.Minute, "Running", running)
 			// kubelet's pod cgroup limit is the sum of the containers'
 			// limits when each has one (pkg/kubelet/cm/helpers_linux.go).
 			pod := resPodCgroup(t, "memory", p.UID, time.Minute)
@@ -174,14 +174,14 @@ func TestIntegrationResourceExamples(t *testing.T) {
 			// the kubelet, killed again: lastState terminated with reason
 			// OOMKilled, then CrashLoopBackOff.
 			oom := func(s corev1.ContainerState) bool { return s.Terminated != nil && s.Terminated.Reason == "OOMKilled" }
-			p := resWaitPod(t, n, demo2.ns, demo2.name, 3*time.Minute, "OOMKilled and restarted", func(p *corev1.Pod) bool {
+			p := n.waitPodIn(t, demo2.ns, demo2.name, 3*time.Minute, "OOMKilled and restarted", func(p *corev1.Pod) bool {
 				cs := containerStatus(p, "memory-demo-2-ctr")
 				return cs != nil && cs.RestartCount >= 1 && (oom(cs.LastTerminationState) || oom(cs.State))
 			})
 			if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending {
 				t.Errorf("phase %q: restartPolicy Always keeps restarting it", p.Status.Phase)
 			}
-			resWaitPod(t, n, demo2.ns, demo2.name, 3*time.Minute, "CrashLoopBackOff", func(p *corev1.Pod) bool {
+			n.waitPodIn(t, demo2.ns, demo2.name, 3*time.Minute, "CrashLoopBackOff", func(p *corev1.Pod) bool {
 				cs := containerStatus(p, "memory-demo-2-ctr")
 				return cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" && oom(cs.LastTerminationState)
 			})
@@ -192,7 +192,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 		t.Run("memory-demo-3 asks for 1000Gi", func(t *testing.T) {
 			// On a cluster: Pending, "0/1 nodes are available: 1
 			// Insufficient memory". A kubelet's admission rejects it.
-			p := resWaitPod(t, n, demo3.ns, demo3.name, 2*time.Minute, "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+			p := n.waitPodIn(t, demo3.ns, demo3.name, 2*time.Minute, "rejected", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
 			if p.Status.Reason != "OutOfmemory" || !strings.HasPrefix(p.Status.Message, "Pod was rejected: Node didn't have enough resource: memory, requested: 1073741824000, ") {
 				t.Errorf("reason %q message %q; want OutOfmemory, Pod was rejected: Node didn't have enough resource: memory, requested: 1073741824000, ...", p.Status.Reason, p.Status.Message)
 			}
@@ -207,7 +207,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 		mem := resExample{"pods/resource/pod-level-memory-request-limit.yaml", "pod-resources-example", "memory-demo"}
 		group(t, cpu, mem)
 		t.Run("cpu-demo", func(t *testing.T) {
-			p := resWaitPod(t, n, cpu.ns, cpu.name, 3*time.Minute, "Running", running)
+			p := n.waitPodIn(t, cpu.ns, cpu.name, 3*time.Minute, "Running", running)
 			// Pod-level requests 500m, limits 1: Burstable (pod-level
 			// resources decide the class, pkg/apis/core/v1/helper/qos).
 			if p.Status.QOSClass != corev1.PodQOSBurstable {
@@ -242,7 +242,7 @@ func TestIntegrationResourceExamples(t *testing.T) {
 				return s.Terminated != nil && s.Terminated.Reason == "StartError" && s.Terminated.ExitCode == 128 &&
 					strings.Contains(s.Terminated.Message, `exec: "stress": executable file not found in $PATH`)
 			}
-			p := resWaitPod(t, n, mem.ns, mem.name, 3*time.Minute, "StartError, then CrashLoopBackOff", func(p *corev1.Pod) bool {
+			p := n.waitPodIn(t, mem.ns, mem.name, 3*time.Minute, "StartError, then CrashLoopBackOff", func(p *corev1.Pod) bool {
 				cs := containerStatus(p, "memory-demo-ctr")
 				return cs != nil && cs.RestartCount >= 1 && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" && startError(cs.LastTerminationState)
 			})
@@ -268,24 +268,6 @@ type resExample struct{ file, ns, name string }
 // manifest is the example's file name on the flash: its path, flattened,
 // since two examples share a base name's pod names in other namespaces.
 func (e resExample) manifest() string { return strings.ReplaceAll(e.file, "/", "_") }
-
-// resWaitPod polls the pod in its namespace until cond holds.
-func resWaitPod(t *testing.T, n *node, ns, name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *corev1.Pod
-	for time.Now().Before(deadline) {
-		if p, ok := n.getPod(ns, name); ok {
-			last = p
-			if cond(p) {
-				return p
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("pod %s/%s: %s not reached within %v; last seen:\n%s\nagent log:\n%s", ns, name, what, timeout, resJSON(last), tail(n.stderr.String(), 60))
-	return nil
-}
 
 func resWaitGone(t *testing.T, n *node, ns, name string, timeout time.Duration) {
 	t.Helper()
