@@ -54,6 +54,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.AgentStopTimeout, "agent-stop-timeout", defaultAgentStopTimeout, "how long the agent may take to stop its pods at power-off before it is killed")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", defaultReadyTimeout, "how long to wait for containerd's socket and the agent's /healthz")
 	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "the agent's --cgroup-root (its kubepods go under it), removed at power-off (default /podboot-devnode-<hash of --state>)")
+	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "", "directory of the CNI plugins (bin/cni): turns the pod network on in devnode's network namespace (run it in one of its own, e.g. under nsenter --net=); default: pods get loopback only")
+	fs.StringVar(&cfg.ResolvConf, "resolv-conf", "", "the agent's --resolv-conf, the base of the pods' /etc/resolv.conf (default: the agent's, /etc/resolv.conf)")
 	var parents listFlag
 	fs.Var(&parents, "cgroup-parent", "cgroup (relative to each hierarchy) whose empty children are removed at power-off; repeatable (default /"+defaultCgroupParent+")")
 	if err := fs.Parse(args); err != nil {

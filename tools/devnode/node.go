@@ -39,6 +39,12 @@ type Config struct {
 	// CgroupRoot is the agent's --cgroup-root, this node's own, so that
 	// nodes on one host keep apart; its whole tree goes at power-off.
 	CgroupRoot string
+	// CNIBinDir turns the agent's pod network on (its --cni-bin-dir): a
+	// bridge, NAT rules and sysctls in devnode's network namespace, so
+	// run it in a namespace of its own to leave the host's alone.
+	CNIBinDir string
+	// ResolvConf is the agent's --resolv-conf; empty keeps its default.
+	ResolvConf string
 
 	Ready         io.Writer // receives "ready"
 	ServiceOutput io.Writer // containerd's and podagent's stdout and stderr
@@ -51,7 +57,13 @@ func (c *Config) validate() error {
 	if err := checkLoopback(c.Listen); err != nil {
 		return err
 	}
-	for _, d := range []*string{&c.FlashDir, &c.StateDir, &c.BinDir} {
+	paths := []*string{&c.FlashDir, &c.StateDir, &c.BinDir}
+	for _, optional := range []*string{&c.CNIBinDir, &c.ResolvConf} {
+		if *optional != "" {
+			paths = append(paths, optional)
+		}
+	}
+	for _, d := range paths {
 		abs, err := filepath.Abs(*d)
 		if err != nil {
 			return fmt.Errorf("absolute path of %q: %w", *d, err)
@@ -176,7 +188,7 @@ func boot(ctx context.Context, cfg Config, layout containerd.Layout, sup *superv
 }
 
 func agentArgs(cfg Config, layout containerd.Layout) []string {
-	return []string{
+	args := []string{
 		"--flash", cfg.FlashDir,
 		"--state", cfg.StateDir,
 		"--containerd", layout.Address(),
@@ -186,6 +198,13 @@ func agentArgs(cfg Config, layout containerd.Layout) []string {
 		"--node-name", cfg.NodeName,
 		"--cgroup-root", cfg.CgroupRoot,
 	}
+	if cfg.CNIBinDir != "" {
+		args = append(args, "--cni-bin-dir", cfg.CNIBinDir)
+	}
+	if cfg.ResolvConf != "" {
+		args = append(args, "--resolv-conf", cfg.ResolvConf)
+	}
+	return args
 }
 
 // defaultCgroupRoot names the node's cgroup root after its state

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -295,5 +296,31 @@ func TestDevnodeBinary(t *testing.T) {
 		"--listen", "0.0.0.0:8080").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not a loopback address") {
 		t.Errorf("devnode --listen 0.0.0.0:8080: %v\n%s", err, out)
+	}
+}
+
+func TestAgentArgsPodNetwork(t *testing.T) {
+	layout := containerd.Layout{Dir: "/s/containerd"}
+	base := Config{FlashDir: "/f", StateDir: "/s", Listen: "127.0.0.1:1", BinDir: "/b", NodeName: "n", CgroupRoot: "/r"}
+	common := []string{"--flash", "/f", "--state", "/s", "--containerd", layout.Address(), "--runc", "/b/runc",
+		"--runc-root", layout.RuncRoot(), "--listen", "127.0.0.1:1", "--node-name", "n", "--cgroup-root", "/r"}
+	tests := []struct {
+		name       string
+		cni, resol string
+		want       []string
+	}{
+		{name: "loopback only", want: common},
+		{name: "pod network", cni: "/b/cni", want: append(slices.Clone(common), "--cni-bin-dir", "/b/cni")},
+		{name: "pod network and resolver", cni: "/b/cni", resol: "/n/resolv.conf",
+			want: append(slices.Clone(common), "--cni-bin-dir", "/b/cni", "--resolv-conf", "/n/resolv.conf")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			cfg.CNIBinDir, cfg.ResolvConf = tt.cni, tt.resol
+			if diff := cmp.Diff(tt.want, agentArgs(cfg, layout)); diff != "" {
+				t.Errorf("podagent arguments (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
