@@ -43,13 +43,16 @@ func (e insufficient) decision() Decision {
 // Admit decides whether pod fits beside the admitted pods (the ones
 // running or about to run; terminated pods are left out, as kubelet's
 // filterOutInactivePods does). The checks and their order are the
-// scheduler's noderesources fitsRequest, which kubelet's predicate admit
-// handler runs: pods, cpu, memory, ephemeral-storage; the first failure is
-// the reason. Extended resources are dropped as kubelet does for those the
-// node lacks (a board has none).
+// scheduler's AdmissionCheck, which kubelet's predicate admit handler runs:
+// noderesources' fitsRequest (pods, cpu, memory, ephemeral-storage), then
+// NodePorts; the first failure is the reason. Extended resources are
+// dropped as kubelet does for those the node lacks (a board has none).
 func Admit(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.ResourceList) Decision {
 	if f, ok := fits(pod, admitted, allocatable); !ok {
 		return f.decision()
+	}
+	if !portsFit(pod, admitted) {
+		return Decision{Reason: NodePorts, Message: nodePortsMessage}
 	}
 	return Decision{Admit: true}
 }

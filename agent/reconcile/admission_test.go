@@ -90,3 +90,63 @@ func TestAdmission(t *testing.T) {
 		}
 	})
 }
+
+// TestAdmissionHostPort: a second pod asking for a hostPort an admitted
+// pod holds is Failed with kubelet's NodePorts refusal while the first
+// keeps running; once the first is gone, a new pod with that port runs.
+func TestAdmissionHostPort(t *testing.T) {
+	withPort := func(uid types.UID, name string, hostIP string) *corev1.Pod {
+		p := newTestPod(uid, corev1.RestartPolicyAlways, "app")
+		p.Name = name
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080, HostIP: hostIP, Protocol: corev1.ProtocolTCP}}
+		return p
+	}
+	tests := []struct {
+		name          string
+		first, second *corev1.Pod
+	}{
+		{name: "same port on every address", first: withPort("u1", "a-web", ""), second: withPort("u2", "b-web", "")},
+		{name: "every address against one", first: withPort("u1", "a-web", "10.0.0.1"), second: withPort("u2", "b-web", "0.0.0.0")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := fake.New()
+				rt.AddImage("busybox:1.36")
+				e := newEnv(t, rt, "")
+				allocatable := corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("4"),
+					corev1.ResourceMemory: resource.MustParse("1Gi"),
+					corev1.ResourcePods:   resource.MustParse("110"),
+				}
+				e.m.cfg.Admit = func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
+					return admission.Admit(pod, active, allocatable)
+				}
+				e.m.SetDesired([]*corev1.Pod{tt.second, tt.first})
+				e.run()
+				defer e.stop()
+
+				if s := e.status("u1"); s.Phase != corev1.PodRunning {
+					t.Errorf("first: phase %s %s %q, want Running", s.Phase, s.Reason, s.Message)
+				}
+				want := "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports"
+				if s := e.status("u2"); s.Phase != corev1.PodFailed || s.Reason != "NodePorts" || s.Message != want {
+					t.Errorf("second: phase %s reason %q message %q; want Failed, NodePorts, %q", s.Phase, s.Reason, s.Message, want)
+				}
+				if _, running := rt.Running("u2", "app"); running {
+					t.Error("the refused pod's container runs")
+				}
+
+				third := withPort("u3", "c-web", "")
+				e.m.SetDesired([]*corev1.Pod{tt.second, third})
+				advance(2 * time.Minute)
+				if s := e.status("u3"); s.Phase != corev1.PodRunning {
+					t.Errorf("third after the first left: phase %s %s %q, want Running", s.Phase, s.Reason, s.Message)
+				}
+				if _, running := rt.Running("u1", "app"); running {
+					t.Error("the first pod's container still runs")
+				}
+			})
+		})
+	}
+}
