@@ -34,6 +34,20 @@ type node struct {
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
 	kube   string // kubectl cache dir
+	netns  *testenv.NetNS // nil: the host's network namespace
+	http   *http.Client   // reaches the API from inside netns
+}
+
+// nodeOptions are how a node differs from the default one: loopback-only
+// pods in the host's network namespace.
+type nodeOptions struct {
+	// netns runs devnode (containerd, the agent, its API) in a network
+	// namespace the test made; the test reaches the API from inside it.
+	netns *testenv.NetNS
+	// podNetwork turns the agent's pod network on with bin/cni's plugins;
+	// it needs netns, the host's network is never touched.
+	podNetwork bool
+	resolvConf string // the agent's --resolv-conf
 }
 
 func repoRoot(t testing.TB) string {
@@ -79,13 +93,32 @@ func freePort(t *testing.T) int {
 // startNode builds the stand-in images into flash/images and starts devnode;
 // setup runs on the flash directory before the node boots.
 func startNode(t *testing.T, setup ...func(flash string)) *node {
+	return startNodeWith(t, nodeOptions{}, setup...)
+}
+
+// startNodeWith is startNode with opts.
+func startNodeWith(t *testing.T, opts nodeOptions, setup ...func(flash string)) *node {
 	bin := requireNode(t)
+	if opts.podNetwork {
+		if opts.netns == nil {
+			t.Fatal("a node with the pod network must run in a network namespace of the test's")
+		}
+		for _, p := range []string{"cni/bridge", "cni/host-local"} {
+			if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
+				testenv.Unavailable(t, "needs bin/%s: run `make build`", p)
+			}
+		}
+	}
 	base, err := os.MkdirTemp("", "pbn")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
-	n := &node{t: t, flash: filepath.Join(base, "flash"), state: filepath.Join(base, "s"), kube: filepath.Join(base, "kube")}
+	n := &node{t: t, flash: filepath.Join(base, "flash"), state: filepath.Join(base, "s"), kube: filepath.Join(base, "kube"),
+		netns: opts.netns, http: http.DefaultClient}
+	if n.netns != nil {
+		n.http = &http.Client{Transport: &http.Transport{DialContext: n.netns.DialContext}}
+	}
 	for _, d := range []string{filepath.Join(n.flash, "pods"), filepath.Join(n.flash, "images")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -101,7 +134,13 @@ func startNode(t *testing.T, setup ...func(flash string)) *node {
 	port := freePort(t)
 	n.url = fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := []string{"--flash", n.flash, "--state", n.state, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
-	n.cmd = exec.Command(filepath.Join(bin, "devnode"), args...)
+	if opts.podNetwork {
+		args = append(args, "--cni-bin-dir", filepath.Join(bin, "cni"))
+	}
+	if opts.resolvConf != "" {
+		args = append(args, "--resolv-conf", opts.resolvConf)
+	}
+	n.cmd = n.command(context.Background(), filepath.Join(bin, "devnode"), args...)
 	n.stderr = &lockedBuffer{}
 	n.cmd.Stderr = n.stderr
 	stdout, err := n.cmd.StdoutPipe()
@@ -175,8 +214,17 @@ func (n *node) kubectl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	full := append([]string{"--server", n.url, "--cache-dir", n.kube}, args...)
-	out, err := exec.CommandContext(ctx, "kubectl", full...).CombinedOutput()
+	out, err := n.command(ctx, "kubectl", full...).CombinedOutput()
 	return string(out), err
+}
+
+// command runs name in the node's network namespace: nsenter enters it
+// and execs name, so the process is name's own (signals reach it).
+func (n *node) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if n.netns == nil {
+		return exec.CommandContext(ctx, name, args...)
+	}
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + n.netns.Path, name}, args...)...)
 }
 
 func (n *node) mustKubectl(args ...string) string {
@@ -189,7 +237,7 @@ func (n *node) mustKubectl(args ...string) string {
 }
 
 func (n *node) getPod(ns, name string) (*corev1.Pod, bool) {
-	resp, err := http.Get(fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s", n.url, ns, name))
+	resp, err := n.http.Get(fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s", n.url, ns, name))
 	if err != nil {
 		return nil, false
 	}
