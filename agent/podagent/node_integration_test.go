@@ -33,7 +33,7 @@ type node struct {
 	url    string
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
-	kube   string // kubectl cache dir
+	kube   string         // kubectl cache dir
 	netns  *testenv.NetNS // nil: the host's network namespace
 	http   *http.Client   // reaches the API from inside netns
 }
