@@ -91,6 +91,17 @@ type ContainerConfig struct {
 	// kubelet computes them for the CRI (LinuxContainerResources); nil
 	// leaves the runtime's defaults.
 	Resources *ContainerResources
+	// Mounts are the container's volume mounts (kubelet's makeMounts), in
+	// the order of its volumeMounts.
+	Mounts []Mount
+}
+
+// Mount is a bind mount of a node path into a container, CRI's Mount with
+// private propagation (the only one podboot offers).
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
 }
 
 // ContainerResources is what kubelet's generateLinuxContainerResources asks
