@@ -2,6 +2,8 @@ package containerd
 
 import (
 	"context"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -124,7 +126,57 @@ func (r *Runtime) specOpts(id string, cfg runtime.ContainerConfig, img container
 		namespaceOpt(specs.UTSNamespace, sb.UTSNS),
 		oci.WithAnnotations(map[string]string{shimGroupAnnotation: string(cfg.Pod.UID)}),
 	)
+	opts = append(opts, withVolumeMounts(cfg.Mounts))
 	return append(opts, resourceOpts(id, cfg)...)
+}
+
+// withVolumeMounts bind-mounts the container's volumes as containerd's CRI
+// WithMounts does (internal/cri/opts/spec_linux_opts.go): a default mount
+// at the same destination (or under /dev, when /dev is mounted) gives way;
+// mounts are ordered by the depth of their destination, so a parent comes
+// before what is mounted inside it; options rbind, rprivate (propagation
+// None) and ro or rw.
+func withVolumeMounts(mounts []runtime.Mount) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if len(mounts) == 0 {
+			return nil
+		}
+		dests := map[string]bool{}
+		for _, m := range mounts {
+			dests[filepath.Clean(m.ContainerPath)] = true
+		}
+		kept := s.Mounts[:0]
+		for _, m := range s.Mounts {
+			dst := filepath.Clean(m.Destination)
+			if dests[dst] || (dests["/dev"] && strings.HasPrefix(dst, "/dev/")) {
+				continue
+			}
+			kept = append(kept, m)
+		}
+		s.Mounts = kept
+		ordered := slices.Clone(mounts)
+		slices.SortStableFunc(ordered, func(a, b runtime.Mount) int {
+			return pathDepth(a.ContainerPath) - pathDepth(b.ContainerPath)
+		})
+		for _, m := range ordered {
+			options := []string{"rbind", "rprivate", "rw"}
+			if m.ReadOnly {
+				options[2] = "ro"
+			}
+			s.Mounts = append(s.Mounts, specs.Mount{
+				Destination: m.ContainerPath,
+				Source:      m.HostPath,
+				Type:        "bind",
+				Options:     options,
+			})
+		}
+		return nil
+	}
+}
+
+// pathDepth is CRI's orderedMounts key: the number of path components.
+func pathDepth(p string) int {
+	return len(strings.Split(filepath.Clean(p), string(filepath.Separator)))
 }
 
 // namespaceOpt joins the sandbox's pinned namespace, or the host's when the
