@@ -41,7 +41,10 @@ type Config struct {
 	// state in memory only).
 	StateFile string
 	// LogRoot holds <ns>_<name>_<uid>/<container>/<attempt>.log.
-	LogRoot  string
+	LogRoot string
+	// PodsDir holds each pod's directory, <uid>/volumes/... as kubelet's
+	// <root>/pods; "" mounts no volumes into containers.
+	PodsDir  string
 	NodeName string
 	HostIP   string
 	Now      func() time.Time // default time.Now
@@ -65,6 +68,10 @@ type Config struct {
 	// containers' oom_score_adj is relative to; 0 gives containers no
 	// resources at all (tests of the bare lifecycle).
 	MemoryCapacity int64
+	// MemoryAllocatable is the node's allocatable memory in bytes, the
+	// largest a memory-backed emptyDir can be; 0 leaves the pod's limit
+	// and the volume's sizeLimit to bound it.
+	MemoryAllocatable int64
 }
 
 // DefaultRelist is how often the runtime is relisted to catch changes its

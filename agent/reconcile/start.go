@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/agent/volumes"
 )
 
 // start starts one container (kubelet's start closure and startContainer):
@@ -36,6 +37,18 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 		LogDir:                 filepath.Join(w.m.cfg.LogRoot, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name),
 		Image:                  img,
 		TerminationGracePeriod: time.Duration(gracePeriod(pod)) * time.Second,
+	}
+	if dir := w.podDir(); dir != "" {
+		mounts, err := volumes.ContainerMounts(pod, &c, dir)
+		if err != nil {
+			// kubelet's generateContainerConfig failure.
+			ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+			w.setWaiting(c.Name, "CreateContainerConfigError", err.Error())
+			w.syncFailed()
+			w.m.cfg.Log.Warn("container mounts", "pod", w.ref.String(), "container", c.Name, "err", err)
+			return runtime.ContainerStatus{}, false
+		}
+		cfg.Mounts = mounts
 	}
 	if w.m.cfg.MemoryCapacity > 0 {
 		cfg.Resources = containerResources(pod, &c, w.m.cfg.MemoryCapacity)

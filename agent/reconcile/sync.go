@@ -123,7 +123,11 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		w.m.cache.update(w.uid, w.ref, func(p *podSnapshot) { p.removeContainer(id) })
 	}
 	sandbox := snap.sandbox
-	if a.CreateSandbox && len(a.Kill) == 0 {
+	createSandbox := a.CreateSandbox && len(a.Kill) == 0
+	if (createSandbox || len(a.Start) > 0) && !w.setUpVolumes(pod) {
+		return false
+	}
+	if createSandbox {
 		cfg := sandboxConfig(pod)
 		cfg.ResolvConf = w.resolvConf(pod)
 		if cg := w.m.cfg.Cgroups; cg != nil {
@@ -231,7 +235,8 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 	w.m.cache.markStale(w.uid)
 }
 
-// cleanup removes a terminated pod's containers and sandbox.
+// cleanup removes a terminated pod's containers, sandbox, cgroup and
+// directory (its volumes).
 func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 	for _, c := range snap.containers {
 		if err := w.m.cfg.Runtime.RemoveContainer(ctx, c.ID); err != nil {
@@ -250,7 +255,7 @@ func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 			return err
 		}
 	}
-	return nil
+	return w.removeVolumes()
 }
 
 func (w *worker) setWaiting(name, reason, message string) {
