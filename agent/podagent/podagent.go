@@ -184,6 +184,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MemoryCapacity: node.Status.Capacity.Memory().Value(),
 		ObserveSync:    observeSync,
 		ResolvConf:     cfg.ResolvConf,
+
+		// kubelet's <root>/pods/<uid>; <state>/pods holds the logs.
+		PodsDir: filepath.Join(cfg.StateDir, "kubelet", "pods"),
+		// A memory-backed emptyDir is at most the node's allocatable.
+		MemoryAllocatable: node.Status.Allocatable.Memory().Value(),
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)
