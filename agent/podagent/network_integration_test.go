@@ -162,6 +162,25 @@ func (n *netNode) mustAsk(t *testing.T, from *testenv.NetNS, network, addr, want
 	}
 }
 
+// eventuallyAsk is mustAsk for a server that may still be starting: a
+// Running container has not necessarily bound its port yet.
+func (n *netNode) eventuallyAsk(t *testing.T, from *testenv.NetNS, network, addr, want string) {
+	t.Helper()
+	var got string
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got, err = from.Ask(network, addr); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", addr, err)
+	}
+	if got != want {
+		t.Errorf("%s %s answered %q, want %q", network, addr, got, want)
+	}
+}
+
 func withIP(p *corev1.Pod) bool { return running(p) && p.Status.PodIP != "" }
 
 // TestIntegrationPodNetwork runs a whole node in network namespaces of
@@ -243,9 +262,10 @@ spec:
 	})
 
 	t.Run("pod to pod", func(t *testing.T) {
-		n.mustAsk(t, n.podNS(client), "tcp", webAddr, "web "+client.Status.PodIP)
+		// The first contacts wait for the servers to bind.
+		n.eventuallyAsk(t, n.podNS(client), "tcp", webAddr, "web "+client.Status.PodIP)
 		n.mustAsk(t, n.podNS(client), "udp", webAddr, "web "+client.Status.PodIP)
-		n.mustAsk(t, n.podNS(web), "tcp", client.Status.PodIP+":8080", "client "+web.Status.PodIP)
+		n.eventuallyAsk(t, n.podNS(web), "tcp", client.Status.PodIP+":8080", "client "+web.Status.PodIP)
 	})
 
 	t.Run("containers of a pod share localhost", func(t *testing.T) {
@@ -294,7 +314,7 @@ spec:
 	})
 
 	t.Run("hostNetwork", func(t *testing.T) {
-		n.mustAsk(t, n.peer, "tcp", nodeAddr+":18081", "hostnet "+peerAddr)
+		n.eventuallyAsk(t, n.peer, "tcp", nodeAddr+":18081", "hostnet "+peerAddr)
 		n.mustAsk(t, n.peer, "udp", nodeAddr+":18081", "hostnet "+peerAddr)
 		// (UDP from a pod is left out: a server bound to the wildcard
 		// answers from the address routing picks, cni0's, not the one
@@ -440,4 +460,78 @@ func (n *node) waitContainerLog(t *testing.T, pod, container, want string, timeo
 	}
 	t.Fatalf("log of %s/%s lacks %q after %v:\n%s", pod, container, want, timeout, out)
 	return ""
+}
+
+// Churn: churnRounds rounds of churnBatch pods created and deleted
+// through the agent, 500 pod lifetimes in all.
+const (
+	churnRounds = 50
+	churnBatch  = 10
+)
+
+// TestIntegrationPodNetworkChurn creates and deletes 500 pods, each with
+// a hostPort, through the agent; every pod gets an address and answers on
+// its hostPort, and at the end no veth, address, hostPort rule, host-local
+// allocation, CNI cache entry or pinned namespace is left.
+func TestIntegrationPodNetworkChurn(t *testing.T) {
+	n := startNetNode(t)
+	seen := map[string]bool{}
+	for round := range churnRounds {
+		names := make([]string, churnBatch)
+		for slot := range churnBatch {
+			names[slot] = fmt.Sprintf("churn-%d-%d", round, slot)
+			n.writeManifest(names[slot]+".yaml", fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: %[1]s}
+spec:
+  containers:
+  - name: echo
+    image: %[2]s
+    args: ["-name", "%[1]s", "-addr", ":8080"]
+    ports: [{containerPort: 8080, hostPort: %[3]d}]
+`, names[slot], netechoImage, 20000+slot))
+		}
+		for slot, name := range names {
+			p := n.waitPod(name, 2*time.Minute, "Running with an IP", withIP)
+			seen[p.Status.PodIP] = true
+			n.eventuallyAsk(t, n.peer, "tcp", fmt.Sprintf("%s:%d", nodeAddr, 20000+slot), name+" "+peerAddr)
+		}
+		for _, name := range names {
+			n.removeManifest(name + ".yaml")
+		}
+		for _, name := range names {
+			n.waitGone(name, 2*time.Minute)
+		}
+		if t.Failed() {
+			t.Fatalf("round %d failed", round)
+		}
+	}
+	t.Logf("%d pods had %d distinct addresses", churnRounds*churnBatch, len(seen))
+
+	if got := n.links(t); !slices.Equal(got, []string{"cni0", "eth0", "lo"}) {
+		t.Errorf("links left in the node's namespace: %v, want [cni0 eth0 lo]", got)
+	}
+	br, err := n.ns.Handle(t).LinkByName("cni0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := n.ns.Handle(t).AddrList(br, syscall.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.88.0.1/16" {
+		t.Errorf("cni0's addresses: %v, want only the gateway 10.88.0.1/16", addrs)
+	}
+	if got := n.allocations(t); len(got) != 0 {
+		t.Errorf("host-local allocations left: %v", got)
+	}
+	if got := n.hostPorts(t); len(got) != 0 {
+		t.Errorf("hostPort rules left: %v", got)
+	}
+	for _, dir := range []string{filepath.Join(n.state, "netns"), filepath.Join(n.state, "cni", "cache", "results")} {
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) != 0 {
+			t.Errorf("%s still has %d entries", dir, len(entries))
+		}
+	}
 }
