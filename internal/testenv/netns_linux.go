@@ -5,16 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+
+	"github.com/podboot/podboot/internal/nsutil"
 )
 
 // NetNS is a network namespace the test made, pinned at Path (a bind
@@ -29,22 +28,10 @@ func NewNetNS(t testing.TB) *NetNS {
 	t.Helper()
 	RequireRoot(t)
 	path := filepath.Join(t.TempDir(), "netns")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
+	if err := nsutil.PinNewNetNS(path); err != nil {
+		Unavailable(t, "%v", err)
 	}
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		errc <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, "")
-	}()
-	if err := <-errc; err != nil {
-		Unavailable(t, "create a network namespace: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(path, unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = nsutil.Unpin(path) })
 	ns := &NetNS{Path: path}
 	h := ns.Handle(t)
 	lo, err := h.LinkByName("lo")
@@ -58,25 +45,8 @@ func NewNetNS(t testing.TB) *NetNS {
 }
 
 // Do runs f on a thread in the namespace: the sockets f opens and the
-// processes it starts live there. The thread is thrown away after.
-func (ns *NetNS) Do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread is not reused
-		h, err := netns.GetFromPath(ns.Path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter %s: %w", ns.Path, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+// processes it starts live there.
+func (ns *NetNS) Do(f func() error) error { return nsutil.Do(ns.Path, f) }
 
 // Handle is a netlink handle in the namespace, closed when the test ends.
 func (ns *NetNS) Handle(t testing.TB) *netlink.Handle {
@@ -96,13 +66,7 @@ func (ns *NetNS) Handle(t testing.TB) *netlink.Handle {
 
 // DialContext dials from inside the namespace, for an http.Transport.
 func (ns *NetNS) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := ns.Do(func() error {
-		var err error
-		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
+	return nsutil.Dialer(ns.Path)(ctx, network, addr)
 }
 
 // Link joins a and b with a veth pair (aName in a, bName in b), gives each
