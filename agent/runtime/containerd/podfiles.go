@@ -1,13 +1,11 @@
 package containerd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	corev1 "k8s.io/api/core/v1"
@@ -21,17 +19,19 @@ func (r *Runtime) podFilesDir(uid string) string {
 }
 
 // writePodFiles writes the pod's /etc/hosts, /etc/hostname and
-// /etc/resolv.conf, shared by its containers as kubelet's are, once per
-// sandbox. Pods on the host's network see the host's files.
+// /etc/resolv.conf, shared by its containers as kubelet's and containerd's
+// CRI's are, once per sandbox. A pod on the host's network gets the node's
+// hosts file with its hostAliases and the node's hostname.
 func (r *Runtime) writePodFiles(sb runtime.Sandbox, cfg runtime.SandboxConfig) error {
-	if sb.NetNS == "" {
-		return nil
+	hosts, err := r.podHosts(sb, cfg.Domain, cfg.HostAliases)
+	if err != nil {
+		return err
 	}
 	dir := r.podFilesDir(string(sb.Pod.UID))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create pod files directory %q: %w", dir, err)
 	}
-	files := map[string][]byte{"hosts": podHosts(sb, cfg.Domain, cfg.HostAliases), "hostname": []byte(sb.Hostname + "\n")}
+	files := map[string][]byte{"hosts": hosts, "hostname": []byte(sb.Hostname + "\n")}
 	if cfg.ResolvConf != nil {
 		files["resolv.conf"] = cfg.ResolvConf
 	}
@@ -43,22 +43,35 @@ func (r *Runtime) writePodFiles(sb runtime.Sandbox, cfg runtime.SandboxConfig) e
 	return nil
 }
 
-// podHosts is kubelet's managed hosts file for the sandbox's IP.
-func podHosts(sb runtime.Sandbox, domain string, aliases []corev1.HostAlias) []byte {
+// hostNetworkHostsHeader is kubelet's managedHostsHeaderWithHostNetwork
+// (pkg/kubelet/kubelet_pods.go).
+const hostNetworkHostsHeader = "# Kubernetes-managed hosts file (host network).\n"
+
+// podHosts is kubelet's hosts file for the pod (ensureHostsFile): for a
+// pod on the host's network (no network namespace of its own), the node's
+// hosts file under kubelet's header, then the hostAliases
+// (nodeHostsFileContent); otherwise the managed file for the sandbox's IP.
+// kubelet fails the container when the node's file cannot be read.
+func (r *Runtime) podHosts(sb runtime.Sandbox, domain string, aliases []corev1.HostAlias) ([]byte, error) {
+	if sb.NetNS == "" {
+		node, err := os.ReadFile(r.cfg.HostsFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the node's hosts file: %w", err)
+		}
+		pod := &corev1.Pod{Spec: corev1.PodSpec{HostAliases: aliases}}
+		return append([]byte(hostNetworkHostsHeader), poddns.NodeHosts(node, pod)...), nil
+	}
 	var ips []string
 	if sb.IP != "" {
 		ips = append(ips, sb.IP)
 	}
-	return poddns.PodHosts(sb.Hostname, domain, ips, aliases)
+	return poddns.PodHosts(sb.Hostname, domain, ips, aliases), nil
 }
 
 // podFileMounts bind-mounts the pod's files into a container. A sandbox
 // made before its files were written at creation gets its hosts and
 // hostname now.
 func (r *Runtime) podFileMounts(sb runtime.Sandbox) (oci.SpecOpts, error) {
-	if sb.NetNS == "" {
-		return func(context.Context, oci.Client, *containers.Container, *specs.Spec) error { return nil }, nil
-	}
 	dir := r.podFilesDir(string(sb.Pod.UID))
 	if _, err := os.Stat(filepath.Join(dir, "hosts")); errors.Is(err, os.ErrNotExist) {
 		if err := r.writePodFiles(sb, runtime.SandboxConfig{}); err != nil {

@@ -49,7 +49,10 @@ type Config struct {
 	// Network attaches each pod with its own network namespace to the pod
 	// network (CNI); nil leaves such pods with loopback only.
 	Network PodNetwork
-	Log     *slog.Logger
+	// HostsFile is the node's hosts file, the base of hostNetwork pods'
+	// /etc/hosts as in kubelet (default /etc/hosts).
+	HostsFile string
+	Log       *slog.Logger
 }
 
 // PodNetwork is the pod network as the runtime needs it (netsetup/podnet
@@ -91,6 +94,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HostsFile == "" {
+		cfg.HostsFile = "/etc/hosts"
 	}
 	if cfg.Address == "" || cfg.StateDir == "" {
 		return nil, errors.New("containerd runtime: Address and StateDir are required")
