@@ -110,7 +110,9 @@ func TestMultiContainerExamplesOnTheBoard(t *testing.T) {
 		checkInit(t, p, "client", "running")
 		// The client sidecar fetches web's page on localhost:80: one
 		// network namespace for the pod's containers. The page's first
-		// four lines are the stand-in nginx's.
+		// four lines are the stand-in nginx's. (The stand-in busybox's
+		// static-glibc wget crashes on remote addresses, see
+		// testdata/network/e2e-client.yaml; on localhost it works.)
 		out := logs(t, "localhost-example", "client", regexp.MustCompile(`(?m)^<title>Welcome to nginx!</title>$`))
 		t.Logf("kubectl logs localhost-example -c client:\n%s", lastLines(out, 4))
 	})
@@ -163,6 +165,7 @@ func TestMultiContainerExamplesOnTheBoard(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^Hello from the init container$`).MatchString(out) {
 			t.Errorf("wget from the board to shared-volume-example at %s:80:\n%s", p.Status.PodIP, out)
 		}
+		t.Logf("wget http://%s:80/ from the board:\n%s", p.Status.PodIP, lastLines(out, 1))
 	})
 
 	mustPowerOff(t, b, func() error { _, err := b.Podctl(s.podctl, "poweroff"); return err })
