@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,7 +18,7 @@ import (
 type Netlink struct{}
 
 func (Netlink) LoopbackUp() error {
-	lo, err := netlink.LinkByName("lo")
+	lo, err := linkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)
 	}
@@ -27,7 +28,7 @@ func (Netlink) LoopbackUp() error {
 // FirstEthernet is the physical ethernet link with the lowest index:
 // veths, bridges and the like have another link type than "device".
 func (Netlink) FirstEthernet() (string, error) {
-	links, err := netlink.LinkList()
+	links, err := retryDump("dump links", netlink.LinkList)
 	if err != nil {
 		return "", fmt.Errorf("list links: %w", err)
 	}
@@ -42,7 +43,7 @@ func (Netlink) FirstEthernet() (string, error) {
 }
 
 func (Netlink) SetUp(name string) error {
-	l, err := netlink.LinkByName(name)
+	l, err := linkByName(name)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func (Netlink) SetUp(name string) error {
 // Carrier follows RFC 2863 operstate as u-root's dhclient does: up, or
 // unknown for drivers that do not report it.
 func (Netlink) Carrier(name string) (bool, error) {
-	l, err := netlink.LinkByName(name)
+	l, err := linkByName(name)
 	if err != nil {
 		return false, err
 	}
@@ -61,7 +62,7 @@ func (Netlink) Carrier(name string) (bool, error) {
 }
 
 func (Netlink) ReplaceAddr(name string, p netip.Prefix) error {
-	l, err := netlink.LinkByName(name)
+	l, err := linkByName(name)
 	if err != nil {
 		return err
 	}
@@ -69,17 +70,43 @@ func (Netlink) ReplaceAddr(name string, p netip.Prefix) error {
 }
 
 func (Netlink) ReplaceDefaultRoute(name string, gw netip.Addr) error {
-	l, err := netlink.LinkByName(name)
+	l, err := linkByName(name)
 	if err != nil {
 		return err
 	}
 	return netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()})
 }
 
+// linkByName is netlink.LinkByName, which dumps every link on kernels
+// that cannot look one up by name.
+func linkByName(name string) (netlink.Link, error) {
+	return retryDump("dump links", func() (netlink.Link, error) { return netlink.LinkByName(name) })
+}
+
+// dumpRetries bounds the retries of a netlink dump.
+const dumpRetries = 5
+
+// retryDump runs dump again while the kernel reports it interrupted
+// (NLM_F_DUMP_INTR: the table changed during the dump, so the result may
+// be partial), as containernetworking/plugins does; after dumpRetries
+// interrupted tries it gives up with an error naming the dump.
+func retryDump[T any](what string, dump func() (T, error)) (T, error) {
+	var err error
+	for range dumpRetries {
+		var v T
+		v, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("%s: interrupted %d times: %w", what, dumpRetries, err)
+}
+
 // DHCPv4 asks for a lease on name with u-root's dhclient.
 func DHCPv4(timeout time.Duration, retries int) DHCP {
 	return func(ctx context.Context, name string) (Lease, error) {
-		l, err := netlink.LinkByName(name)
+		l, err := linkByName(name)
 		if err != nil {
 			return Lease{}, err
 		}
