@@ -31,6 +31,10 @@ type Config struct {
 
 	Podboot bool
 	Podman  *Podman // nil: no podman rounds
+	// CNIBinDir turns the node's pod network on (devnode --cni-bin-dir):
+	// devnode then runs in a network namespace the benchmark makes, so
+	// the host's network is left alone. Empty: loopback-only pods.
+	CNIBinDir string
 
 	Log *slog.Logger
 }

@@ -23,6 +23,11 @@ type Devnode struct {
 // DevnodeConfig says how to start a devnode.
 type DevnodeConfig struct {
 	Bin, Flash, State, Listen string
+	// NetNS, if set, is the pinned network namespace devnode runs in
+	// (under nsenter, which execs it: signals still reach devnode).
+	NetNS string
+	// CNIBinDir is devnode's --cni-bin-dir: the pod network on.
+	CNIBinDir string
 	// Log receives devnode's stderr and every stdout line.
 	Log io.Writer
 }
@@ -31,7 +36,7 @@ type DevnodeConfig struct {
 // answers), it exits, or ctx ends; in the last two cases it is stopped and
 // the error says why.
 func StartDevnode(ctx context.Context, c DevnodeConfig) (*Devnode, error) {
-	cmd := exec.Command(c.Bin, "--flash", c.Flash, "--state", c.State, "--listen", c.Listen)
+	cmd := devnodeCommand(c)
 	// Its own process group, so a last-resort kill reaches everything it
 	// started; and a power-off if this program dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -67,6 +72,18 @@ func StartDevnode(ctx context.Context, c DevnodeConfig) (*Devnode, error) {
 		stopErr := d.Stop(30 * time.Second)
 		return nil, errors.Join(fmt.Errorf("start devnode: not ready: %w", context.Cause(ctx)), stopErr)
 	}
+}
+
+// devnodeCommand is devnode's command line for c.
+func devnodeCommand(c DevnodeConfig) *exec.Cmd {
+	args := []string{"--flash", c.Flash, "--state", c.State, "--listen", c.Listen}
+	if c.CNIBinDir != "" {
+		args = append(args, "--cni-bin-dir", c.CNIBinDir)
+	}
+	if c.NetNS != "" {
+		return exec.Command("nsenter", append([]string{"--net=" + c.NetNS, c.Bin}, args...)...)
+	}
+	return exec.Command(c.Bin, args...)
 }
 
 // PID is devnode's process ID.

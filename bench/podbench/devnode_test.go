@@ -3,6 +3,7 @@ package podbench
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,5 +87,28 @@ func TestDevnodeNotReadyInTime(t *testing.T) {
 	}
 	if _, err := StartDevnode(ctx, DevnodeConfig{Bin: "testdata/missing", Log: &lockedBuffer{}}); err == nil {
 		t.Error("StartDevnode of a missing binary: want an error")
+	}
+}
+
+func TestDevnodeCommand(t *testing.T) {
+	base := DevnodeConfig{Bin: "/b/devnode", Flash: "/f", State: "/s", Listen: "127.0.0.1:9"}
+	common := []string{"--flash", "/f", "--state", "/s", "--listen", "127.0.0.1:9"}
+	tests := []struct {
+		name       string
+		netns, cni string
+		want       []string
+	}{
+		{name: "loopback pods", want: append([]string{"/b/devnode"}, common...)},
+		{name: "pod network in a namespace", netns: "/w/netns", cni: "/b/cni",
+			want: append(append([]string{"nsenter", "--net=/w/netns", "/b/devnode"}, common...), "--cni-bin-dir", "/b/cni")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			c.NetNS, c.CNIBinDir = tt.netns, tt.cni
+			if got := devnodeCommand(c).Args; !slices.Equal(got, tt.want) {
+				t.Errorf("devnode command %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

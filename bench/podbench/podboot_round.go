@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podboot/podboot/internal/nsutil"
 )
 
 // runPodboot boots a devnode on the flash and runs podboot's rounds: warm-up,
@@ -28,10 +31,24 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 		return fmt.Errorf("podboot: %w", err)
 	}
 	defer logFile.Close()
+	dc := DevnodeConfig{Bin: c.Devnode, Flash: flash, State: state, Listen: c.Listen, Log: logFile}
+	client := &http.Client{}
+	if c.CNIBinDir != "" {
+		dc.NetNS, dc.CNIBinDir = filepath.Join(c.Work, "netns"), c.CNIBinDir
+		if err := nsutil.PinNewNetNS(dc.NetNS); err != nil {
+			return fmt.Errorf("podboot: the node's network namespace: %w", err)
+		}
+		// Unpinned after the power-off (deferred below, so run before).
+		defer func() { err = errors.Join(err, nsutil.Unpin(dc.NetNS)) }()
+		if err := nsutil.Do(dc.NetNS, loopbackUp); err != nil {
+			return fmt.Errorf("podboot: %w", err)
+		}
+		client.Transport = &http.Transport{DialContext: nsutil.Dialer(dc.NetNS)}
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	c.Log.Info("starting devnode", "state", state, "listen", c.Listen, "log", logPath)
-	d, err := StartDevnode(startCtx, DevnodeConfig{Bin: c.Devnode, Flash: flash, State: state, Listen: c.Listen, Log: logFile})
+	c.Log.Info("starting devnode", "state", state, "listen", c.Listen, "log", logPath, "pod network", c.CNIBinDir != "")
+	d, err := StartDevnode(startCtx, dc)
 	if err != nil {
 		return fmt.Errorf("podboot (log: %s): %w", logPath, err)
 	}
@@ -46,7 +63,7 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	tr, err := Track(watchCtx, "http://"+c.Listen, &http.Client{})
+	tr, err := Track(watchCtx, "http://"+c.Listen, client)
 	if err != nil {
 		return fmt.Errorf("podboot: %w", err)
 	}
@@ -85,6 +102,19 @@ func (c Config) runPodboot(ctx context.Context, flash string, res *Results) (err
 		return err
 	}
 	return b.remove(ctx, c.pods("burst", c.Burst))
+}
+
+// loopbackUp brings up lo in the calling thread's network namespace: the
+// agent's API listens on 127.0.0.1 there.
+func loopbackUp() error {
+	lo, err := netlink.LinkByName("lo")
+	if err == nil {
+		err = netlink.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("loopback up in the node's network namespace: %w", err)
+	}
+	return nil
 }
 
 type podbootBench struct {

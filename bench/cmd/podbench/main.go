@@ -32,7 +32,7 @@ import (
 type options struct {
 	bin, work, listen, report string
 	jsonOut                   string
-	keep                      bool
+	keep, podNetwork          bool
 	memoryAt                  string
 	podman                    bool
 	podmanBin, runtime, net   string
@@ -61,6 +61,7 @@ func main() {
 	flag.DurationVar(&o.cfg.PodTimeout, "pod-timeout", time.Minute, "longest wait for a pod to run or a round's pods to go")
 	flag.DurationVar(&o.cfg.PowerOffTimeout, "power-off-timeout", 6*time.Minute, "longest wait for devnode's graceful power-off before its leftovers are swept")
 	flag.BoolVar(&o.cfg.Podboot, "podboot", true, "run podboot's rounds")
+	flag.BoolVar(&o.podNetwork, "pod-network", false, "podboot's pods on the pod network (BIN/cni's plugins; devnode runs in a network namespace of its own); default: loopback only")
 	flag.BoolVar(&o.podman, "podman", true, "run podman kube play's rounds")
 	flag.StringVar(&o.podmanBin, "podman-bin", "podman", "podman binary")
 	flag.StringVar(&o.runtime, "runtime", "", "OCI runtime for podman (default: BIN/runc, podboot's own)")
@@ -98,6 +99,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("resolve -bin %q: %w", o.bin, err)
 	}
 	cfg.Devnode, cfg.Mkimage, cfg.Runc = filepath.Join(bin, "devnode"), filepath.Join(bin, "mkimage"), filepath.Join(bin, "runc")
+	if o.podNetwork {
+		cfg.CNIBinDir = filepath.Join(bin, "cni")
+	}
 	if cfg.MemoryAt, err = parseCounts(o.memoryAt, cfg.Sequential); err != nil {
 		return err
 	}
