@@ -39,7 +39,11 @@ func mountTmpfs(dir string, size int64) error {
 		err = unix.Mount("tmpfs", dir, "tmpfs", 0, opts)
 	}
 	if err != nil {
-		return fmt.Errorf("mount -t tmpfs -o %s tmpfs %s: %w", opts, dir, err)
+		cmd := "mount -t tmpfs"
+		if opts != "" {
+			cmd += " -o " + opts
+		}
+		return fmt.Errorf("%s tmpfs %s: %w", cmd, dir, err)
 	}
 	return nil
 }
