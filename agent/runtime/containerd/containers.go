@@ -55,7 +55,7 @@ func (r *Runtime) StartContainer(ctx context.Context, cfg runtime.ContainerConfi
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
 	}
-	podFiles, err := r.podFileMounts(cfg.Sandbox)
+	podFiles, err := r.podFileMounts(cfg.Sandbox, cfg.Mounts)
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("start %s: %w", what, err)
 	}

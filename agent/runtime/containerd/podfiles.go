@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -68,10 +69,12 @@ func (r *Runtime) podHosts(sb runtime.Sandbox, domain string, aliases []corev1.H
 	return poddns.PodHosts(sb.Hostname, domain, ips, aliases), nil
 }
 
-// podFileMounts bind-mounts the pod's files into a container. A sandbox
-// made before its files were written at creation gets its hosts and
-// hostname now.
-func (r *Runtime) podFileMounts(sb runtime.Sandbox) (oci.SpecOpts, error) {
+// podFileMounts bind-mounts the pod's files into a container, but not
+// over a volume the container mounts at the same path itself (containerd
+// CRI's isInCRIMounts; kubelet's shouldMountHostsFile for /etc/hosts). A
+// sandbox made before its files were written at creation gets its hosts
+// and hostname now.
+func (r *Runtime) podFileMounts(sb runtime.Sandbox, own []runtime.Mount) (oci.SpecOpts, error) {
 	dir := r.podFilesDir(string(sb.Pod.UID))
 	if _, err := os.Stat(filepath.Join(dir, "hosts")); errors.Is(err, os.ErrNotExist) {
 		if err := r.writePodFiles(sb, runtime.SandboxConfig{}); err != nil {
@@ -82,6 +85,9 @@ func (r *Runtime) podFileMounts(sb runtime.Sandbox) (oci.SpecOpts, error) {
 	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {
 		src := filepath.Join(dir, name)
 		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if slices.ContainsFunc(own, func(m runtime.Mount) bool { return filepath.Clean(m.ContainerPath) == "/etc/"+name }) {
 			continue
 		}
 		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "rw"}})

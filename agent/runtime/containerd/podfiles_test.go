@@ -88,7 +88,7 @@ func TestWritePodFiles(t *testing.T) {
 				t.Errorf("pod files (-want +got):\n%s", diff)
 			}
 
-			opts, err := r.podFileMounts(tt.sb)
+			opts, err := r.podFileMounts(tt.sb, nil)
 			if err != nil {
 				t.Fatalf("podFileMounts: %v", err)
 			}
@@ -121,5 +121,32 @@ func TestWritePodFilesNoNodeHosts(t *testing.T) {
 	err := r.writePodFiles(runtime.Sandbox{Pod: runtime.PodRef{UID: "u1"}, Hostname: "board"}, runtime.SandboxConfig{HostNetwork: true})
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("writePodFiles = %v, want an error naming %s", err, missing)
+	}
+}
+
+// TestPodFileMountsOwnVolume: a container that mounts a volume at
+// /etc/hosts or /etc/resolv.conf keeps it; the pod's other files still go
+// in.
+func TestPodFileMountsOwnVolume(t *testing.T) {
+	r := &Runtime{cfg: Config{StateDir: t.TempDir(), HostsFile: "/dev/null"}}
+	sb := runtime.Sandbox{Pod: runtime.PodRef{UID: "u1"}, Hostname: "web", NetNS: "/run/netns/x"}
+	if err := r.writePodFiles(sb, runtime.SandboxConfig{ResolvConf: []byte("nameserver 192.0.2.53\n")}); err != nil {
+		t.Fatal(err)
+	}
+	own := []runtime.Mount{{HostPath: "/v/hosts", ContainerPath: "/etc/hosts"}, {HostPath: "/v/r", ContainerPath: "/etc/resolv.conf/"}}
+	opts, err := r.podFileMounts(sb, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := opts(context.Background(), nil, nil, &spec); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range spec.Mounts {
+		got = append(got, m.Destination)
+	}
+	if diff := cmp.Diff([]string{"/etc/hostname"}, got); diff != "" {
+		t.Errorf("pod file mounts beside the container's own (-want +got):\n%s", diff)
 	}
 }
