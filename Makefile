@@ -131,9 +131,12 @@ run: deps
 bench: build
 	./bench/run.sh
 
-.PHONY: bench-resources
+.PHONY: bench-resources bench-network
 bench-resources: build
 	./bench/resources.sh
+
+bench-network: build
+	./bench/network.sh
 
 clean:
 	rm -rf bin out .cache examples/images
