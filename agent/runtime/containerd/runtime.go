@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,8 +12,6 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/keymutex"
 
 	"github.com/podboot/podboot/agent/logs"
 	"github.com/podboot/podboot/agent/runtime"
@@ -78,11 +77,8 @@ type Runtime struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// sandboxLocks serializes the creation and removal of one pod's
-	// sandbox; different pods' go on at once, their CNI setups included
-	// (kubelet's CRI runs them concurrently too).
-	sandboxLocks keymutex.KeyMutex
-	publishMu    sync.Mutex // held while events are sent to subscribers
+	sandboxMu sync.Mutex // serializes sandbox creation and removal
+	publishMu sync.Mutex // held while events are sent to subscribers
 
 	mu      sync.Mutex
 	copiers map[string]*logCopier // container ID → its attached log copier
@@ -90,10 +86,6 @@ type Runtime struct {
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
-
-// sandboxLockStripes is how many pods' sandboxes can be made or removed
-// at once (pods whose UIDs hash alike wait for each other).
-const sandboxLockStripes = 64
 
 // New connects to containerd and starts watching its task events.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
@@ -128,9 +120,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	base, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
 	r := &Runtime{
 		cfg: cfg, client: client, log: cfg.Log, ctx: base, cancel: cancel,
-		copiers:      map[string]*logCopier{},
-		subs:         map[chan runtime.Event]context.Context{},
-		sandboxLocks: keymutex.NewHashed(sandboxLockStripes),
+		copiers: map[string]*logCopier{},
+		subs:    map[chan runtime.Event]context.Context{},
 	}
 	r.wg.Add(1)
 	go func() {

@@ -45,8 +45,8 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 	if err := validUID(uid); err != nil {
 		return runtime.Sandbox{}, fmt.Errorf("run sandbox of pod %s: %w", cfg.Pod, err)
 	}
-	r.sandboxLocks.LockKey(uid)
-	defer func() { _ = r.sandboxLocks.UnlockKey(uid) }()
+	r.sandboxMu.Lock()
+	defer r.sandboxMu.Unlock()
 	if rec, err := r.readRecord(uid); err == nil {
 		return rec.Sandbox, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -104,8 +104,8 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, pod runtime.PodRef) error {
 	if err := validUID(uid); err != nil {
 		return fmt.Errorf("remove sandbox of pod %s: %w", pod, err)
 	}
-	r.sandboxLocks.LockKey(uid)
-	defer func() { _ = r.sandboxLocks.UnlockKey(uid) }()
+	r.sandboxMu.Lock()
+	defer r.sandboxMu.Unlock()
 	if n := r.cfg.Network; n != nil {
 		// Idempotent: a pod never attached, or whose namespace is gone,
 		// only has its address released.
