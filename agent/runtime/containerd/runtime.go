@@ -77,7 +77,10 @@ type Runtime struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	sandboxMu sync.Mutex // serializes sandbox creation and removal
+	// sandboxMu serializes sandbox creation and removal, CNI setup
+	// included: concurrent setups were measured slower on 2 cores
+	// (docs/networking.md, "Concurrency").
+	sandboxMu sync.Mutex
 	publishMu sync.Mutex // held while events are sent to subscribers
 
 	mu      sync.Mutex
