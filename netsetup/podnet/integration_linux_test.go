@@ -24,7 +24,7 @@ import (
 )
 
 // churnCycles is how many setup/teardown cycles the churn test runs.
-const churnCycles = 200
+const churnCycles = 2000
 
 const pluginsVersion = "v1.9.1"
 
