@@ -143,6 +143,9 @@ func startNodeWith(t *testing.T, opts nodeOptions, setup ...func(flash string)) 
 	n.cmd = n.command(context.Background(), filepath.Join(bin, "devnode"), args...)
 	n.stderr = &lockedBuffer{}
 	n.cmd.Stderr = n.stderr
+	// A test binary killed from outside (a timeout, ^C) powers the node
+	// off rather than leave its containerd, shims and mounts behind.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devnode:", err)
 		os.Exit(2)
 	}
+	// The power-off must finish even when whoever reads devnode's output
+	// has gone (a killed test binary): a write to a broken stderr fails
+	// instead of killing devnode, and the services write through devnode
+	// (a pipe it reads) rather than to that stderr, which SIGPIPE would
+	// kill them on.
+	signal.Ignore(syscall.SIGPIPE)
 	cfg.Ready = os.Stdout
-	cfg.ServiceOutput = os.Stderr
+	cfg.ServiceOutput = bestEffort{os.Stderr}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	// SIGTERM and SIGINT are the power button.
@@ -34,6 +40,14 @@ func main() {
 		log.Error("devnode failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+// bestEffort passes output on and drops what cannot be written.
+type bestEffort struct{ w io.Writer }
+
+func (b bestEffort) Write(p []byte) (int, error) {
+	_, _ = b.w.Write(p)
+	return len(p), nil
 }
 
 // listFlag collects a repeated flag.

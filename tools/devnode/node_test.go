@@ -324,3 +324,18 @@ func TestAgentArgsPodNetwork(t *testing.T) {
 		})
 	}
 }
+
+// TestBestEffortOutput: a reader that has gone (a broken pipe) costs the
+// services their log lines, never their writes.
+func TestBestEffortOutput(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	n, err := bestEffort{w}.Write([]byte("line\n"))
+	if n != 5 || err != nil {
+		t.Errorf("Write to a broken pipe = %d, %v; want 5, nil", n, err)
+	}
+	w.Close()
+}
