@@ -21,6 +21,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podboot/podboot/internal/nsutil"
 	"github.com/podboot/podboot/internal/testenv"
 )
 
@@ -36,6 +37,9 @@ type node struct {
 	kube   string         // kubectl cache dir
 	netns  *testenv.NetNS // nil: the host's network namespace
 	http   *http.Client   // reaches the API from inside netns
+	// release frees the thread devnode was started from: its Pdeathsig
+	// powers the node off if the test binary dies.
+	release func()
 }
 
 // nodeOptions are how a node differs from the default one: loopback-only
@@ -150,9 +154,11 @@ func startNodeWith(t *testing.T, opts nodeOptions, setup ...func(flash string)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.cmd.Start(); err != nil {
+	release, err := nsutil.StartOnKeptThread(n.cmd)
+	if err != nil {
 		t.Fatalf("start devnode: %v", err)
 	}
+	n.release = release
 	t.Cleanup(n.stop)
 	ready := make(chan error, 1)
 	go func() {
@@ -177,6 +183,7 @@ func startNodeWith(t *testing.T, opts nodeOptions, setup ...func(flash string)) 
 }
 
 func (n *node) stop() {
+	defer n.release()
 	if n.cmd.ProcessState != nil {
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/podboot/podboot/internal/nsutil"
 )
 
 // Devnode is a running bin/devnode: a private containerd and a podagent.
@@ -45,7 +47,10 @@ func StartDevnode(ctx context.Context, c DevnodeConfig) (*Devnode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start devnode: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	// Started from a thread kept until devnode exits: Pdeathsig follows
+	// the forking thread, and -pod-network's nsutil.Do discards threads.
+	release, err := nsutil.StartOnKeptThread(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start devnode %s: %w", c.Bin, err)
 	}
 	d := &Devnode{cmd: cmd, done: make(chan struct{})}
@@ -61,6 +66,7 @@ func StartDevnode(ctx context.Context, c DevnodeConfig) (*Devnode, error) {
 			}
 		}
 		d.err = cmd.Wait()
+		release()
 		close(d.done)
 	}()
 	select {

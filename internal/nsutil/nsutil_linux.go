@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -83,4 +85,29 @@ func Dialer(path string) func(ctx context.Context, network, addr string) (net.Co
 		})
 		return c, err
 	}
+}
+
+// StartOnKeptThread starts cmd from an OS thread that stays alive until
+// release is called. A child's Pdeathsig fires when the *thread* that
+// forked it ends, not the process; Do throws its threads away, and the Go
+// scheduler may give one of them a goroutine that forked earlier, so a
+// child started from an ordinary goroutine could be signalled while its
+// parent runs on. Call release once the child has exited.
+func StartOnKeptThread(cmd *exec.Cmd) (release func(), err error) {
+	errc := make(chan error)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		errc <- err
+		if err == nil {
+			<-done
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }, nil
 }

@@ -1,8 +1,13 @@
 package nsutil_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/podboot/podboot/internal/nsutil"
@@ -37,5 +42,38 @@ func TestIntegrationPinDoUnpin(t *testing.T) {
 	}
 	if err := nsutil.Do(path, func() error { return nil }); err == nil {
 		t.Error("Do into an unpinned namespace succeeded")
+	}
+}
+
+// TestIntegrationStartOnKeptThread: a child with Pdeathsig started this
+// way outlives threads that Do throws away.
+func TestIntegrationStartOnKeptThread(t *testing.T) {
+	testenv.RequireRoot(t)
+	path := filepath.Join(t.TempDir(), "ns")
+	if err := nsutil.PinNewNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	defer nsutil.Unpin(path)
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	release, err := nsutil.StartOnKeptThread(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); release() }()
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = nsutil.Do(path, func() error { return nil })
+		}()
+	}
+	wg.Wait()
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the child died with a discarded thread: %v", err)
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)); err != nil || strings.Contains(string(st), ") Z ") {
+		t.Fatalf("the child is gone or a zombie: %q %v", st, err)
 	}
 }
