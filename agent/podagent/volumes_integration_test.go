@@ -58,7 +58,7 @@ spec:
 
 	t.Run("shared volume", func(t *testing.T) {
 		p := n.waitPodIn(t, "default", "shared-volume-example", 2*time.Minute, "Running after its init container", running)
-		if cs := initStatus(p, "content-writer"); cs == nil || cs.State.Terminated == nil || cs.State.Terminated.Reason != "Completed" {
+		if cs := containerStatus(p, "content-writer"); cs == nil || cs.State.Terminated == nil || cs.State.Terminated.Reason != "Completed" {
 			t.Errorf("content-writer: %+v, want terminated Completed", cs)
 		}
 		emptyDir := filepath.Join(n.state, "kubelet", "pods", string(p.UID), "volumes", "kubernetes.io~empty-dir", "content")
@@ -93,10 +93,10 @@ spec:
 
 	t.Run("adapter sidecar", func(t *testing.T) {
 		n.waitPodIn(t, "default", "adapter-pattern-example", 2*time.Minute, "Running with its sidecar", func(p *corev1.Pod) bool {
-			cs := initStatus(p, "adapter")
+			cs := containerStatus(p, "adapter")
 			return running(p) && cs != nil && cs.State.Running != nil
 		})
-		out := waitContainerLog(t, n, "adapter-pattern-example", "adapter", " raw event", time.Minute)
+		out := n.waitContainerLog(t, "adapter-pattern-example", "adapter", " raw event", time.Minute)
 		if !strings.Contains(out, "adapted: ") {
 			t.Errorf("adapter log lacks the adapted lines:\n%s", out)
 		}
@@ -104,7 +104,7 @@ spec:
 
 	t.Run("read-only hostPath", func(t *testing.T) {
 		n.waitPodIn(t, "default", "hostpath-ro", 2*time.Minute, "Running", running)
-		out := waitContainerLog(t, n, "hostpath-ro", "reader", "checked", time.Minute)
+		out := n.waitContainerLog(t, "hostpath-ro", "reader", "checked", time.Minute)
 		for _, want := range []string{"hello from the node\n", "can't create /host/written: Read-only file system\n", "write-refused\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("reader's log lacks %q:\n%s", want, out)
@@ -119,27 +119,4 @@ spec:
 			t.Errorf("hostPath content after the pod was removed: %v", err)
 		}
 	})
-}
-
-func initStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
-	for i := range p.Status.InitContainerStatuses {
-		if p.Status.InitContainerStatuses[i].Name == name {
-			return &p.Status.InitContainerStatuses[i]
-		}
-	}
-	return nil
-}
-
-// waitContainerLog is waitLog for one container of a pod.
-func waitContainerLog(t *testing.T, n *node, pod, container, want string, timeout time.Duration) string {
-	t.Helper()
-	var out string
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out, _ = n.kubectl("logs", pod, "-c", container)
-		if strings.Contains(out, want) {
-			return out
-		}
-	}
-	t.Fatalf("log of %s/%s lacks %q after %v:\n%s", pod, container, want, timeout, out)
-	return ""
 }

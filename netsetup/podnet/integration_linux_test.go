@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/internal/device"
+	"github.com/podboot/podboot/internal/nsutil"
 	"github.com/podboot/podboot/internal/testenv"
 )
 
@@ -59,55 +59,26 @@ func hasPlugins(dir string) bool {
 	return true
 }
 
-// newNetNS makes a network namespace pinned at a temporary file: a locked
-// thread unshares and bind-mounts its own namespace, then exits with it.
+// newNetNS makes a network namespace pinned at a temporary file.
 func newNetNS(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "netns")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
+	if err := nsutil.PinNewNetNS(path); err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		errc <- unix.Mount(src, path, "", unix.MS_BIND, "")
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unmountNetNS(path) })
+	t.Cleanup(func() { _ = nsutil.Unpin(path) })
 	return path
 }
 
+// unmountNetNS drops the pin, leaving its empty file: the namespace is
+// gone once nothing runs in it.
 func unmountNetNS(path string) {
 	_ = unix.Unmount(path, unix.MNT_DETACH)
 }
 
 // inNS runs f on a thread in the namespace at path; what f execs (the CNI
 // plugins) and the sockets it opens live there too.
-func inNS(path string, f func() error) error {
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread is not returned to the pool
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter %s: %w", path, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+func inNS(path string, f func() error) error { return nsutil.Do(path, f) }
 
 // handleIn is a netlink handle in the namespace at path. Close it: its
 // sockets keep the namespace alive.
