@@ -33,16 +33,7 @@ func TestResourceExamplesOnTheBoard(t *testing.T) {
 	// Untagged images are pulled every time (imagePullPolicy Always), as
 	// on a cluster: the board pulls them through a mirror on the host's
 	// 127.0.0.1, which QEMU's user network shows the guest as 10.0.2.2.
-	host := mirrorArm64StandIns(t, "polinux/stress", "vish/stress", "nginx", "redis")
-	_, port, _ := strings.Cut(host, ":")
-	device, err := fl.ReadFile("/device.yaml")
-	if err != nil {
-		device = nil // the image has none: the defaults
-	}
-	device = append(device, []byte(fmt.Sprintf("\nregistries:\n  mirrors:\n    \"*\":\n      endpoint: [\"http://10.0.2.2:%s\"]\n", port))...)
-	if err := fl.WriteFile("/device.yaml", device); err != nil {
-		t.Fatal(err)
-	}
+	pullThroughMirror(t, fl, mirrorArm64StandIns(t, "polinux/stress", "vish/stress", "nginx", "redis"))
 	if _, err := fl.debugfs(true, "mkdir /staged"); err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +201,22 @@ func TestResourceExamplesOnTheBoard(t *testing.T) {
 
 	mustPowerOff(t, b, func() error { _, err := b.Podctl(s.podctl, "poweroff"); return err })
 	mustBeClean(t, dir)
+}
+
+// pullThroughMirror makes the board pull every image through the mirror at
+// host (on the host's 127.0.0.1, which QEMU's user network shows the guest
+// as 10.0.2.2), added to the flash's device.yaml.
+func pullThroughMirror(t *testing.T, fl Flash, host string) {
+	t.Helper()
+	_, port, _ := strings.Cut(host, ":")
+	device, err := fl.ReadFile("/device.yaml")
+	if err != nil {
+		device = nil // the image has none: the defaults
+	}
+	device = append(device, []byte(fmt.Sprintf("\nregistries:\n  mirrors:\n    \"*\":\n      endpoint: [\"http://10.0.2.2:%s\"]\n", port))...)
+	if err := fl.WriteFile("/device.yaml", device); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // mirrorArm64StandIns serves the arm64 stand-ins of repos from a registry

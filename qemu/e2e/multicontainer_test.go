@@ -32,16 +32,7 @@ func TestMultiContainerExamplesOnTheBoard(t *testing.T) {
 	// not on the image: the board pulls them through a mirror on the
 	// host's 127.0.0.1, which QEMU's user network shows the guest as
 	// 10.0.2.2.
-	host := mirrorArm64StandIns(t, "registry.k8s.io/busybox", "nginx")
-	_, port, _ := strings.Cut(host, ":")
-	device, err := fl.ReadFile("/device.yaml")
-	if err != nil {
-		device = nil // the image has none: the defaults
-	}
-	device = append(device, []byte(fmt.Sprintf("\nregistries:\n  mirrors:\n    \"*\":\n      endpoint: [\"http://10.0.2.2:%s\"]\n", port))...)
-	if err := fl.WriteFile("/device.yaml", device); err != nil {
-		t.Fatal(err)
-	}
+	pullThroughMirror(t, fl, mirrorArm64StandIns(t, "registry.k8s.io/busybox", "nginx"))
 	for _, name := range []string{"adapter.yaml", "localhost.yaml", "resources.yaml", "shared-volume.yaml"} {
 		b, err := os.ReadFile(filepath.Join(examples, "pods", "multi-container", name))
 		if err != nil {
