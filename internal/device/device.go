@@ -31,6 +31,12 @@ type Device struct {
 	Registries Registries `json:"registries,omitempty"`
 	// Resources is what the pods may use of the board (see resources.go).
 	Resources Resources `json:"resources,omitempty"`
+	// Node holds the node's labels (see node.go).
+	Node Node `json:"node,omitempty"`
+	// Logs bounds the containers' logs (see logs.go).
+	Logs Logs `json:"logs,omitempty"`
+	// Images: what to do when a registry cannot be reached (see images.go).
+	Images Images `json:"images,omitempty"`
 }
 
 // Network is the board's host network. The zero value is DHCP on the
@@ -110,6 +116,7 @@ func (d Device) withDefaults() Device {
 	}
 	d.Resources = d.Resources.withDefaults()
 	d.Network.Pods = d.Network.Pods.withDefaults()
+	d.Logs = d.Logs.withDefaults()
 	return d
 }
 
@@ -139,6 +146,12 @@ func (d Device) validate() error {
 	}
 	if p := d.API.VsockPort; p < -1 || p > 0xffffffff {
 		return fmt.Errorf("api.vsockPort: Invalid value: %d: want a port number, or -1 for off", p)
+	}
+	if err := d.Node.validate(); err != nil {
+		return err
+	}
+	if err := d.Logs.validate(); err != nil {
+		return err
 	}
 	return d.Resources.validate()
 }

@@ -71,3 +71,56 @@ func TestLoadDefaults(t *testing.T) {
 		t.Errorf("loaded = %+v", d)
 	}
 }
+
+func TestLoadNodeLogsImages(t *testing.T) {
+	tests := []struct {
+		name, content, wantErr string
+	}{
+		{name: "labels", content: "node:\n  labels: {disktype: ssd, site: greenhouse}\n"},
+		{name: "bad label key", content: "node:\n  labels: {\"-bad\": x}\n", wantErr: `node.labels: Invalid value: "-bad"`},
+		{name: "bad label value", content: "node:\n  labels: {disktype: \"a b\"}\n", wantErr: `node.labels[disktype]: Invalid value: "a b"`},
+		{name: "well-known label", content: "node:\n  labels: {kubernetes.io/arch: amd64}\n", wantErr: `node.labels[kubernetes.io/arch]: Forbidden`},
+		{name: "log sizes", content: "logs:\n  containerLogMaxSize: 2Mi\n  containerLogMaxFiles: 3\n  containerLogMaxTotal: 32Mi\n"},
+		{name: "bad log size", content: "logs:\n  containerLogMaxSize: lots\n", wantErr: `logs.containerLogMaxSize: Invalid value: "lots"`},
+		{name: "one log file", content: "logs:\n  containerLogMaxFiles: 1\n", wantErr: `logs.containerLogMaxFiles: Invalid value: 1`},
+		{name: "offline fallback off", content: "images:\n  offlineFallback: false\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "device.yaml")
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLogsAndImagesDefaults(t *testing.T) {
+	d, err := Load(filepath.Join(t.TempDir(), "device.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Logs.MaxSize(); got != 1<<20 {
+		t.Errorf("containerLogMaxSize = %d, want 1Mi", got)
+	}
+	if got := d.Logs.ContainerLogMaxFiles; got != 2 {
+		t.Errorf("containerLogMaxFiles = %d, want 2", got)
+	}
+	if got := d.Logs.MaxTotal(); got != 64<<20 {
+		t.Errorf("containerLogMaxTotal = %d, want 64Mi", got)
+	}
+	if !d.Images.UseStoredWhenOffline() {
+		t.Error("offline fallback is off by default, want on")
+	}
+	off := false
+	if (Images{OfflineFallback: &off}).UseStoredWhenOffline() {
+		t.Error("offlineFallback: false still falls back")
+	}
+}

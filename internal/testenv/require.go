@@ -6,29 +6,25 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/podboot/podboot/internal/integration"
 )
 
 // IntegrationEnv is the environment variable that turns a skip into a
 // failure.
-const IntegrationEnv = "PODBOOT_INTEGRATION"
+const IntegrationEnv = integration.Env
 
 // Unavailable skips the test with the reason and a hint, or fails it when
-// PODBOOT_INTEGRATION=1.
+// PODBOOT_INTEGRATION=1 (see internal/integration).
 func Unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(IntegrationEnv) == "1" {
-		t.Fatalf("%s (%s=1: integration tests must run)", msg, IntegrationEnv)
-	}
-	t.Skipf("%s; set %s=1 to make this a failure", msg, IntegrationEnv)
+	integration.Unavailable(t, format, args...)
 }
 
 // RequireRoot skips (or fails) a test that is not running as root.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		Unavailable(t, "needs root: run as root after make build (sudo go test ...)")
-	}
+	integration.RequireRoot(t)
 }
 
 // RepoRoot is the directory of the module's go.mod, found by walking up from
