@@ -35,7 +35,7 @@ GO_BINARIES := podagent podctl devnode mkimage
 ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
 PODBOOT_SHARED ?= $(firstword $(wildcard $(CURDIR)/../shared $(if $(ORIGIN),$(ORIGIN)/../shared)))
 
-.PHONY: all build deps test test-unit dev run image examples-images bench clean
+.PHONY: all build deps test tidy-check test-unit dev run image examples-images bench clean
 
 all: build
 
@@ -89,8 +89,13 @@ examples-images: build
 # make test: unit tests, integration tests against a real containerd+runc,
 # and kubectl tests. PODBOOT_INTEGRATION=1 turns "skip" into "fail" for tests
 # that need root or binaries, so CI can never pass by skipping.
-test: build
+test: build tidy-check
 	PODBOOT_INTEGRATION=1 PODBOOT_SHARED=$(PODBOOT_SHARED) $(GO) test -count=1 -timeout 40m ./...
+
+# go.mod must be what `go mod tidy` makes of it: the image build's makebb
+# is kept by go.mod's tool directive, so tidying can never break it.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 
 test-unit:
 	$(GO) test -count=1 ./...

@@ -218,9 +218,10 @@ const busyboxTags = "goshsmall"
 
 // Busybox builds u-root's gosh and core commands (the nested module
 // rootfs/binaries/busybox pins them) into one gobusybox binary and returns
-// its path and the command names. makebb is built from podboot's module,
-// whose golang.org/x/tools works with this Go; it compiles the commands
-// inside the nested module.
+// its path and the command names. makebb is built from podboot's module
+// (go.mod's tool directive keeps it and its golang.org/x/tools, which works
+// with this Go, through go mod tidy); it compiles the commands inside the
+// nested module.
 func (b *Builder) Busybox(ctx context.Context) (string, []string, error) {
 	modDir := filepath.Join(b.RepoRoot, "rootfs", "binaries", "busybox")
 	pkgs, err := Commands(filepath.Join(modDir, "commands.go"))
