@@ -40,15 +40,16 @@ func (e insufficient) decision() Decision {
 	}
 }
 
-// Admit decides whether pod fits beside the admitted pods (the ones
-// running or about to run; terminated pods are left out, as kubelet's
+// Admit decides whether pod may run on node beside the admitted pods (the
+// ones running or about to run; terminated pods are left out, as kubelet's
 // filterOutInactivePods does). The checks and their order are the
 // scheduler's AdmissionCheck, which kubelet's predicate admit handler runs:
-// noderesources' fitsRequest (pods, cpu, memory, ephemeral-storage), then
-// NodePorts; the first failure is the reason. Extended resources are
-// dropped as kubelet does for those the node lacks (a board has none).
-func Admit(pod *corev1.Pod, admitted []*corev1.Pod, allocatable corev1.ResourceList) Decision {
-	if f, ok := fits(pod, admitted, allocatable); !ok {
+// noderesources' fitsRequest against the node's allocatable (pods, cpu,
+// memory, ephemeral-storage), then NodePorts; the first failure is the
+// reason. Extended resources are dropped as kubelet does for those the
+// node lacks (a board has none).
+func Admit(pod *corev1.Pod, admitted []*corev1.Pod, node *corev1.Node) Decision {
+	if f, ok := fits(pod, admitted, node.Status.Allocatable); !ok {
 		return f.decision()
 	}
 	if !portsFit(pod, admitted) {

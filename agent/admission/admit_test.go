@@ -28,6 +28,11 @@ func pod(name, cpu, memory string) *corev1.Pod {
 	}
 }
 
+// nodeWith is a node with allocatable and nothing else.
+func nodeWith(allocatable corev1.ResourceList) *corev1.Node {
+	return &corev1.Node{Status: corev1.NodeStatus{Allocatable: allocatable}}
+}
+
 func pods(n int, cpu, memory string) []*corev1.Pod {
 	var out []*corev1.Pod
 	for i := range n {
@@ -106,7 +111,7 @@ func TestAdmit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Admit(tt.pod, tt.admitted, tt.allocatable)
+			got := Admit(tt.pod, tt.admitted, nodeWith(tt.allocatable))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Admit (-want +got):\n%s", diff)
 			}
@@ -155,7 +160,7 @@ func TestAdmitInOrder(t *testing.T) {
 	var admitted []*corev1.Pod
 	got := map[string]string{}
 	for _, p := range flash {
-		d := Admit(p, admitted, list("1900m", "768Mi", "110"))
+		d := Admit(p, admitted, nodeWith(list("1900m", "768Mi", "110")))
 		if d.Admit {
 			admitted = append(admitted, p)
 			got[p.Name] = "admitted"

@@ -63,7 +63,7 @@ func TestAdmitHostPorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Admit(tt.pod, tt.admitted, list("1900m", "768Mi", "110"))
+			got := Admit(tt.pod, tt.admitted, nodeWith(list("1900m", "768Mi", "110")))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Admit (-want +got):\n%s", diff)
 			}

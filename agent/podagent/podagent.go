@@ -176,9 +176,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		HostIP:    nodeInternalIP(node),
 		Now:       time.Now,
 		Log:       log.With("component", "reconcile"),
-		// kubelet's admission against the node's allocatable.
+		// kubelet's admission against the node: allocatable, labels, name.
 		Admit: func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
-			return admission.Admit(pod, active, node.Status.Allocatable)
+			return admission.Admit(pod, active, node)
 		},
 		Cgroups:        podCgroupsOrNil(cgroupMgr),
 		MemoryCapacity: node.Status.Capacity.Memory().Value(),

@@ -41,7 +41,7 @@ func TestAdmission(t *testing.T) {
 			corev1.ResourcePods:   resource.MustParse("110"),
 		}
 		e.m.cfg.Admit = func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
-			return admission.Admit(pod, active, allocatable)
+			return admission.Admit(pod, active, &corev1.Node{Status: corev1.NodeStatus{Allocatable: allocatable}})
 		}
 		// Same age: admitted by namespace/name, so "a-big" then "b-big" and
 		// "c-small" — whatever order the files were read in.
@@ -120,7 +120,7 @@ func TestAdmissionHostPort(t *testing.T) {
 					corev1.ResourcePods:   resource.MustParse("110"),
 				}
 				e.m.cfg.Admit = func(pod *corev1.Pod, active []*corev1.Pod) admission.Decision {
-					return admission.Admit(pod, active, allocatable)
+					return admission.Admit(pod, active, &corev1.Node{Status: corev1.NodeStatus{Allocatable: allocatable}})
 				}
 				e.m.SetDesired([]*corev1.Pod{tt.second, tt.first})
 				e.run()
