@@ -1,4 +1,4 @@
-package podagent_test
+package nodetest
 
 import (
 	"encoding/json"
