@@ -26,21 +26,40 @@ const (
 	tagFull    = "F"
 )
 
-// Config bounds one container's log. Zero values mean the defaults.
+// Config bounds the containers' logs. Zero values mean the defaults.
 type Config struct {
-	// MaxSize is the size in bytes at which the current file is rotated.
+	// MaxSize is the size in bytes at which the current file is rotated
+	// (kubelet's containerLogMaxSize).
 	MaxSize int64
 	// MaxFiles is how many files are kept: the current one and
-	// MaxFiles-1 rotated ones.
+	// MaxFiles-1 rotated ones (kubelet's containerLogMaxFiles).
 	MaxFiles int
+	// MaxTotal is what a Budget holds all the logs under its root to.
+	MaxTotal int64
 }
 
-// DefaultConfig returns 1 MiB per file and 2 files (the current one and one
-// rotated). kubelet's defaults are 10 MiB and 5 files, but on a board the
-// state directory is tmpfs, so every byte of log is RAM: a dozen containers
-// at kubelet's defaults could pin 600 MiB, at these 24 MiB.
+// DefaultConfig returns 1 MiB per file, 2 files (the current one and one
+// rotated) and 64 MiB in all. kubelet's defaults are 10 MiB and 5 files,
+// but on a board the state directory is tmpfs, so every byte of log is
+// RAM: a dozen containers at kubelet's defaults could pin 600 MiB, at
+// these 24 MiB (docs/runtime.md, "Container logs", has the arithmetic).
 func DefaultConfig() Config {
-	return Config{MaxSize: 1 << 20, MaxFiles: 2}
+	return Config{MaxSize: 1 << 20, MaxFiles: 2, MaxTotal: 64 << 20}
+}
+
+// Or fills the zero fields of c from d: flags given on the command line
+// (c) over device.yaml's logs section (d).
+func (c Config) Or(d Config) Config {
+	if c.MaxSize == 0 {
+		c.MaxSize = d.MaxSize
+	}
+	if c.MaxFiles == 0 {
+		c.MaxFiles = d.MaxFiles
+	}
+	if c.MaxTotal == 0 {
+		c.MaxTotal = d.MaxTotal
+	}
+	return c
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -50,12 +69,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFiles < 0 {
 		return c, fmt.Errorf("log max files %d is negative", c.MaxFiles)
 	}
+	if c.MaxTotal < 0 {
+		return c, fmt.Errorf("log max total %d is negative", c.MaxTotal)
+	}
 	d := DefaultConfig()
 	if c.MaxSize == 0 {
 		c.MaxSize = d.MaxSize
 	}
 	if c.MaxFiles == 0 {
 		c.MaxFiles = d.MaxFiles
+	}
+	if c.MaxTotal == 0 {
+		c.MaxTotal = d.MaxTotal
 	}
 	return c, nil
 }
@@ -67,6 +92,10 @@ type Writer struct {
 	cfg     Config
 	now     func() time.Time
 	maxLine int
+
+	// budget, when set, knows the file is open and is enforced after
+	// each rotation.
+	budget *Budget
 
 	mu     sync.Mutex // guards f, size, closed
 	f      *os.File
@@ -131,33 +160,46 @@ func (w *Writer) Close() error {
 	if err := w.f.Close(); err != nil {
 		errClose = fmt.Errorf("close log %q: %w", w.path, err)
 	}
+	if w.budget != nil {
+		w.budget.closed(w.path)
+	}
 	return errors.Join(errOut, errErr, errClose)
 }
 
 // appendRecords writes buf, a run of whole CRI lines ending at the offsets
 // ends, rotating the file between lines when the next one would take it
-// past MaxSize.
+// past MaxSize. After a rotation it has the budget enforced, outside the
+// writer's lock: a rotation is when the logs grow by a whole file.
 func (w *Writer) appendRecords(buf []byte, ends []int) error {
+	rotated, err := w.appendLocked(buf, ends)
+	if rotated && w.budget != nil {
+		w.budget.rotated()
+	}
+	return err
+}
+
+func (w *Writer) appendLocked(buf []byte, ends []int) (rotated bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return fmt.Errorf("write log %q: %w", w.path, os.ErrClosed)
+		return false, fmt.Errorf("write log %q: %w", w.path, os.ErrClosed)
 	}
 	start, prev := 0, 0
 	for _, end := range ends {
 		pending := int64(prev - start)
 		if w.size+pending > 0 && w.size+pending+int64(end-prev) > w.cfg.MaxSize {
 			if err := w.write(buf[start:prev]); err != nil {
-				return err
+				return rotated, err
 			}
+			rotated = true
 			if err := w.rotate(); err != nil {
-				return err
+				return rotated, err
 			}
 			start = prev
 		}
 		prev = end
 	}
-	return w.write(buf[start:prev])
+	return rotated, w.write(buf[start:prev])
 }
 
 func (w *Writer) write(b []byte) error {
