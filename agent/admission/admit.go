@@ -42,15 +42,27 @@ func (e insufficient) decision() Decision {
 
 // Admit decides whether pod may run on node beside the admitted pods (the
 // ones running or about to run; terminated pods are left out, as kubelet's
-// filterOutInactivePods does). The checks and their order are the
-// scheduler's AdmissionCheck, which kubelet's predicate admit handler runs:
-// noderesources' fitsRequest against the node's allocatable (pods, cpu,
-// memory, ephemeral-storage), then NodePorts; the first failure is the
-// reason. Extended resources are dropped as kubelet does for those the
-// node lacks (a board has none).
+// filterOutInactivePods does). The checks and their order are kubelet's
+// predicate admit handler's: the pod's OS, then the scheduler's
+// AdmissionCheck — noderesources' fitsRequest against the node's
+// allocatable (pods, cpu, memory, ephemeral-storage), NodeAffinity
+// (nodeSelector and required node affinity against the node's labels and
+// name), NodeName, NodePorts; the first failure is the reason. Extended
+// resources are dropped as kubelet does for those the node lacks (a board
+// has none). Taints are not checked: kubelet checks them for no static
+// pod, and every pod here is one.
 func Admit(pod *corev1.Pod, admitted []*corev1.Pod, node *corev1.Node) Decision {
+	if d, refused := osRefusal(pod); refused {
+		return d
+	}
 	if f, ok := fits(pod, admitted, node.Status.Allocatable); !ok {
 		return f.decision()
+	}
+	if !affinityFits(pod, node) {
+		return Decision{Reason: NodeAffinity, Message: nodeAffinityMessage}
+	}
+	if !nameFits(pod, node) {
+		return Decision{Reason: NodeName, Message: nodeNameMessage}
 	}
 	if !portsFit(pod, admitted) {
 		return Decision{Reason: NodePorts, Message: nodePortsMessage}
