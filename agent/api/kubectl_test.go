@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/store"
+	"github.com/podboot/podboot/internal/integration"
 )
 
 const kubectlPath = "/usr/bin/kubectl"
@@ -31,10 +32,7 @@ type kubectl struct {
 func newKubectl(t *testing.T, server string) *kubectl {
 	t.Helper()
 	if _, err := os.Stat(kubectlPath); err != nil {
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatalf("kubectl tests need %s: %v", kubectlPath, err)
-		}
-		t.Skipf("kubectl tests need %s (install kubectl v1.32 there; PODBOOT_INTEGRATION=1 makes this a failure)", kubectlPath)
+		integration.Unavailable(t, "kubectl tests need %s (install kubectl v1.32 there): %v", kubectlPath, err)
 	}
 	return &kubectl{t: t, server: server, dir: t.TempDir()}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podboot/podboot/internal/integration"
 )
 
 func TestConfigNamesPrivatePaths(t *testing.T) {
@@ -79,11 +81,7 @@ func repoBin(t *testing.T) string {
 	wd, _ := os.Getwd()
 	bin := filepath.Join(wd, "..", "..", "bin")
 	if _, err := os.Stat(filepath.Join(bin, "containerd")); err != nil || os.Geteuid() != 0 {
-		msg := "needs root and bin/containerd: run `make build` and the tests as root"
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		integration.Unavailable(t, "needs root and bin/containerd: run `make build` and the tests as root")
 	}
 	return bin
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/podboot/podboot/internal/integration"
 )
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -110,21 +112,8 @@ func TestRemoveEmptyTree(t *testing.T) {
 	}
 }
 
-// requireRoot skips a test that needs root, or fails it under
-// PODBOOT_INTEGRATION=1.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-		t.Fatal("needs root (PODBOOT_INTEGRATION=1 is set)")
-	}
-	t.Skip("needs root: run as root (sudo -E go test ./tools/devnode/)")
-}
-
 func TestUnmountUnder(t *testing.T) {
-	requireRoot(t)
+	integration.RequireRoot(t)
 	state := t.TempDir()
 	for _, d := range []string{"netns", "rootfs/a"} {
 		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
@@ -158,13 +147,10 @@ func TestUnmountUnder(t *testing.T) {
 }
 
 func TestRemoveEmptyCgroups(t *testing.T) {
-	requireRoot(t)
+	integration.RequireRoot(t)
 	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil || len(mounts) == 0 {
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatalf("no cgroup hierarchy mounted (%v)", err)
-		}
-		t.Skipf("no cgroup hierarchy mounted (%v)", err)
+		integration.Unavailable(t, "no cgroup hierarchy mounted (%v)", err)
 	}
 	parent := fmt.Sprintf("podboot-devnode-test-%d", os.Getpid())
 	var made []string
@@ -176,10 +162,7 @@ func TestRemoveEmptyCgroups(t *testing.T) {
 		made = append(made, d)
 	}
 	if len(made) == 0 {
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatal("cannot create cgroups here")
-		}
-		t.Skip("cannot create cgroups here")
+		integration.Unavailable(t, "cannot create cgroups here")
 	}
 	if err := removeEmptyCgroups([]string{parent}, map[string]bool{"ctr1": true}, discardLog()); err != nil {
 		t.Fatal(err)

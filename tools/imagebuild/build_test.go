@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/podboot/podboot/internal/integration"
 )
 
 // testBusybox is a static busybox for the host, or the test is skipped.
@@ -21,10 +23,7 @@ func testBusybox(t *testing.T) string {
 	t.Helper()
 	const p = "/bin/busybox"
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatalf("no %s: %v", p, err)
-		}
-		t.Skipf("no %s (apt-get install busybox-static): %v", p, err)
+		integration.Unavailable(t, "no %s (apt-get install busybox-static): %v", p, err)
 	}
 	return p
 }
@@ -274,10 +273,7 @@ func TestBuildErrors(t *testing.T) {
 
 func TestStandInScriptsParse(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
-		if os.Getenv("PODBOOT_INTEGRATION") == "1" {
-			t.Fatal("no /bin/busybox (apt-get install busybox-static)")
-		}
-		t.Skip("no /bin/busybox")
+		integration.Unavailable(t, "no /bin/busybox (apt-get install busybox-static)")
 	}
 	for _, s := range StandIns(hostArch(t), "/bin/busybox") {
 		for _, f := range s.Files {
