@@ -3,6 +3,7 @@ package podagent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	goruntime "runtime"
 	"strings"
@@ -26,7 +27,7 @@ type versioner interface {
 // procfs the way kubelet's cadvisor does. Allocatable is kubelet's:
 // capacity minus system-reserved minus the hard eviction threshold
 // (device.yaml's resources section).
-func buildNode(ctx context.Context, name string, rt versioner, res device.Resources) (*corev1.Node, error) {
+func buildNode(ctx context.Context, name string, rt versioner, res device.Resources, dev device.Node) (*corev1.Node, error) {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return nil, fmt.Errorf("open procfs: %w", err)
@@ -45,20 +46,25 @@ func buildNode(ctx context.Context, name string, rt versioner, res device.Resour
 		runtimeVersion = "containerd://" + strings.TrimPrefix(v, "v")
 	}
 	now := metav1.NewTime(time.Now())
+	labels := map[string]string{
+		device.LabelHostname:               name,
+		device.LabelOS:                     "linux",
+		device.LabelArch:                   goruntime.GOARCH,
+		"beta.kubernetes.io/os":            "linux",
+		"beta.kubernetes.io/arch":          goruntime.GOARCH,
+		"node.kubernetes.io/instance-type": "podboot",
+	}
+	// device.yaml's node.labels are kubelet's --node-labels: pods select
+	// the board by them. As in kubelet they overwrite a default label;
+	// device.yaml refuses the three well-known ones the board must own.
+	maps.Copy(labels, dev.Labels)
 	node := &corev1.Node{
 		TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              name,
 			UID:               nodeUID(name),
 			CreationTimestamp: now,
-			Labels: map[string]string{
-				"kubernetes.io/hostname":           name,
-				"kubernetes.io/os":                 "linux",
-				"kubernetes.io/arch":               goruntime.GOARCH,
-				"beta.kubernetes.io/os":            "linux",
-				"beta.kubernetes.io/arch":          goruntime.GOARCH,
-				"node.kubernetes.io/instance-type": "podboot",
-			},
+			Labels:            labels,
 		},
 		Status: corev1.NodeStatus{
 			Capacity:    capacity,

@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		collectNetworkGarbage(ctx, network, nat, rt, log.With("component", "network"))
 	}
 
-	node, err := buildNode(ctx, cfg.NodeName, rt, dev.Resources)
+	node, err := buildNode(ctx, cfg.NodeName, rt, dev.Resources, dev.Node)
 	if err != nil {
 		return err
 	}
