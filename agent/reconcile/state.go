@@ -3,11 +3,9 @@ package reconcile
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/podboot/podboot/agent/backoff"
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/internal/atomicfile"
 )
 
 // stateData is the JSON state file: what a restarted agent cannot read back
@@ -160,46 +159,10 @@ func (m *Manager) flushState() {
 	if reflect.DeepEqual(b, s.saved) {
 		return
 	}
-	if err := writeFileAtomic(s.path, b); err != nil {
+	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
 		s.dirty = true // try again with the next change
 		s.log.Warn("save agent state", "err", err)
 		return
 	}
 	s.saved = b
-}
-
-// writeFileAtomic replaces path with b so that a crash at any moment
-// leaves either the old or the new content: temp file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %q to %q: %w", tmp, path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %q: %w", dir, err)
-	}
-	return nil
 }

@@ -12,11 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/podboot/podboot/internal/atomicfile"
 	"github.com/podboot/podboot/internal/device"
 )
 
@@ -126,14 +125,7 @@ func writeResolvConf(path string, ns []netip.Addr, search []string) error {
 	if path == "" || len(ns) == 0 {
 		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(ResolvConf(ns, search)), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, []byte(ResolvConf(ns, search)), 0o644)
 }
 
 // Timing is how Run waits; tests shorten it.

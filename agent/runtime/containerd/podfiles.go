@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/internal/atomicfile"
 	"github.com/podboot/podboot/netsetup/poddns"
 )
 
@@ -37,8 +38,8 @@ func (r *Runtime) writePodFiles(sb runtime.Sandbox, cfg runtime.SandboxConfig) e
 		files["resolv.conf"] = cfg.ResolvConf
 	}
 	for name, content := range files {
-		if err := writeFileAtomic(filepath.Join(dir, name), content); err != nil {
-			return err
+		if err := atomicfile.Write(filepath.Join(dir, name), content, 0o644); err != nil {
+			return err // names the file
 		}
 	}
 	return nil
@@ -93,15 +94,4 @@ func (r *Runtime) podFileMounts(sb runtime.Sandbox, own []runtime.Mount) (oci.Sp
 		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "rw"}})
 	}
 	return oci.WithMounts(mounts), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %q: %w", path, err)
-	}
-	return nil
 }

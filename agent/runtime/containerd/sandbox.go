@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/internal/atomicfile"
 )
 
 // sandboxRecord is what <StateDir>/sandboxes/<uid>.json keeps of a sandbox,
@@ -167,13 +168,8 @@ func (r *Runtime) writeRecord(uid string, rec sandboxRecord) error {
 	if err != nil {
 		return err
 	}
-	p := r.recordPath(uid)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write sandbox record %q: %w", p, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("write sandbox record %q: %w", p, err)
+	if err := atomicfile.Write(r.recordPath(uid), b, 0o600); err != nil {
+		return fmt.Errorf("sandbox record: %w", err)
 	}
 	return nil
 }
