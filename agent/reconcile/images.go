@@ -63,6 +63,9 @@ func (w *worker) ensureImage(ctx context.Context, pod *corev1.Pod, c corev1.Cont
 		if errors.As(err, &pe) && pe.Err != nil {
 			cause = pe.Err
 		}
+		if img, ok := w.storedWhenOffline(ctx, pod, c, field, pe, cause); ok {
+			return img, true
+		}
 		ev.EventfOnField(pod, field, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", c.Image, cause)
 		now := w.m.cfg.Now()
 		w.m.images.Next(key, now, now)
@@ -76,6 +79,33 @@ func (w *worker) ensureImage(ctx context.Context, pod *corev1.Pod, c corev1.Cont
 	}
 	// kubelet also reports "Image size: N bytes."; runtime.Image has no size.
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting)", c.Image, took, took)
+	return img, true
+}
+
+// offlineFallbackReason is the Warning event's reason when a container runs
+// the stored image because no registry answered its pull. kubelet has no
+// such event: it never runs an image it failed to pull.
+const offlineFallbackReason = "OfflineFallback"
+
+// storedWhenOffline is the offline fallback (Config.OfflineImageFallback):
+// when no registry answered the pull (pe says so, not just any failed
+// pull) and the image is in the store, the container runs that image and
+// a Warning says so. Nothing goes into the pull backoff: the next start
+// pulls again, as kubelet's policy Always does, so the image is updated as
+// soon as a registry answers.
+func (w *worker) storedWhenOffline(ctx context.Context, pod *corev1.Pod, c corev1.Container, field string, pe *runtime.PullError, cause error) (runtime.Image, bool) {
+	if !w.m.cfg.OfflineImageFallback || pe == nil || !pe.RegistryUnreachable {
+		return runtime.Image{}, false
+	}
+	img, err := w.m.cfg.Runtime.EnsureImage(ctx, c.Image, corev1.PullNever)
+	if err != nil {
+		// Not in the store (or unreadable): the pull's failure stands.
+		return runtime.Image{}, false
+	}
+	ev := w.m.cfg.Events
+	ev.EventfOnField(pod, field, corev1.EventTypeWarning, offlineFallbackReason,
+		"Failed to pull image %q, no registry answered: %v; running the image already present on machine", c.Image, cause)
+	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 	return img, true
 }
 

@@ -72,6 +72,12 @@ type Config struct {
 	// largest a memory-backed emptyDir can be; 0 leaves the pod's limit
 	// and the volume's sizeLimit to bound it.
 	MemoryAllocatable int64
+	// OfflineImageFallback: when a pull of policy Always (an untagged or
+	// :latest image) fails because no registry answered and the image is
+	// in the store, run the stored image with an OfflineFallback Warning
+	// event rather than fail with ErrImagePull (device.yaml's
+	// images.offlineFallback). Off is kubelet's behaviour.
+	OfflineImageFallback bool
 }
 
 // DefaultRelist is how often the runtime is relisted to catch changes its

@@ -219,6 +219,13 @@ var ErrImageNeverPull = errors.New("image is not present with pull policy of Nev
 type PullError struct {
 	Image string
 	Err   error
+	// RegistryUnreachable: no registry answered, neither a mirror nor the
+	// image's own: every request failed to connect (DNS failure, refused,
+	// no route, timeout) or connected and got nothing back in time. A
+	// registry that answered at all (not found, unauthorized, a TLS
+	// certificate error) makes it false. The core may then run the image
+	// already in the store (an offline board).
+	RegistryUnreachable bool
 }
 
 func (e *PullError) Error() string {

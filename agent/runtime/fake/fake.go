@@ -24,7 +24,9 @@ type Runtime struct {
 	images     map[string]runtime.Image // present locally
 	pullable   map[string]runtime.Image
 	pullErrors map[string]error
-	sandboxes  map[types.UID]runtime.Sandbox
+	// unreachable are the refs whose pull errors say no registry answered.
+	unreachable map[string]bool
+	sandboxes   map[types.UID]runtime.Sandbox
 	// sandboxConfigs are what each sandbox was created with.
 	sandboxConfigs map[types.UID]runtime.SandboxConfig
 	sandboxErr     error
@@ -54,6 +56,7 @@ func New() *Runtime {
 		images:         map[string]runtime.Image{},
 		pullable:       map[string]runtime.Image{},
 		pullErrors:     map[string]error{},
+		unreachable:    map[string]bool{},
 		sandboxes:      map[types.UID]runtime.Sandbox{},
 		sandboxConfigs: map[types.UID]runtime.SandboxConfig{},
 		containers:     map[string]*container{},
@@ -86,17 +89,33 @@ func (r *Runtime) SetPullable(ref string) {
 	defer r.mu.Unlock()
 	r.pullable[ref] = ImageFor(ref)
 	delete(r.pullErrors, ref)
+	delete(r.unreachable, ref)
 }
 
-// SetPullError makes pulls of ref fail with err (nil clears it).
+// SetPullError makes pulls of ref fail with err, as from a registry that
+// answered (nil clears it).
 func (r *Runtime) SetPullError(ref string, err error) {
+	r.setPullError(ref, err, false)
+}
+
+// SetRegistryUnreachable makes pulls of ref fail with err as when no
+// registry answers (PullError.RegistryUnreachable; nil clears it).
+func (r *Runtime) SetRegistryUnreachable(ref string, err error) {
+	r.setPullError(ref, err, true)
+}
+
+func (r *Runtime) setPullError(ref string, err error, unreachable bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.unreachable, ref)
 	if err == nil {
 		delete(r.pullErrors, ref)
 		return
 	}
 	r.pullErrors[ref] = err
+	if unreachable {
+		r.unreachable[ref] = true
+	}
 }
 
 // FailStart makes every start of containers named name fail after
@@ -166,7 +185,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 		return img, nil
 	}
 	if err, ok := r.pullErrors[image]; ok {
-		return runtime.Image{}, &runtime.PullError{Image: image, Err: err}
+		return runtime.Image{}, &runtime.PullError{Image: image, Err: err, RegistryUnreachable: r.unreachable[image]}
 	}
 	img, ok := r.pullable[image]
 	if !ok {
