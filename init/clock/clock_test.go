@@ -13,22 +13,44 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
-// fakeClock is a system clock that starts at now.
+// correction is one step or slew asked of a fakeClock.
+type correction struct {
+	Kind   string // "step" or "slew"
+	Offset time.Duration
+}
+
+// fakeClock is a system clock that starts at now; a step moves it, a slew
+// is only recorded (the kernel would spread it over the next hour).
 type fakeClock struct {
-	mu   sync.Mutex
-	now  time.Time
-	sets []time.Time
+	mu          sync.Mutex
+	now         time.Time
+	corrections []correction
 }
 
 func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fakeClock) Set(t time.Time) error {
+
+func (f *fakeClock) Step(offset time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.now = t
-	f.sets = append(f.sets, t)
+	f.now = f.now.Add(offset)
+	f.corrections = append(f.corrections, correction{"step", offset})
 	return nil
+}
+
+func (f *fakeClock) Slew(offset time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.corrections = append(f.corrections, correction{"slew", offset})
+	return nil
+}
+
+func (f *fakeClock) Corrections() []correction {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]correction(nil), f.corrections...)
 }
 
 func TestParse(t *testing.T) {
@@ -123,8 +145,9 @@ func TestNTPRetriesThenSets(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		n := &NTP{Clock: c, Servers: []string{"a", "b"}, Query: q, Retry: 10 * time.Second, Resync: time.Hour, Log: slog.New(slog.DiscardHandler)}
 		go func() {
-			NTP(ctx, c, []string{"a", "b"}, q, 10*time.Second, time.Hour, slog.New(slog.DiscardHandler))
+			n.Run(ctx)
 			close(done)
 		}()
 		time.Sleep(31 * time.Second) // tries at 0, 10s, 30s
@@ -134,8 +157,140 @@ func TestNTPRetriesThenSets(t *testing.T) {
 		if diff := cmp.Diff([]string{"a", "b", "a", "b", "a"}, asked); diff != "" {
 			t.Errorf("queries (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff([]time.Time{start.Add(time.Hour)}, c.sets); diff != "" {
-			t.Errorf("clock sets (-want +got):\n%s", diff)
+		if diff := cmp.Diff([]correction{{"step", time.Hour}}, c.Corrections()); diff != "" {
+			t.Errorf("clock corrections (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// The clock is stepped only when it is far off (the first answer after a
+// boot from the saved time, a board that was suspended), slewed otherwise,
+// and never moved back past the saved time.
+func TestNTPStepsOnlyLargeOffsetsAndNeverBackPastTheFloor(t *testing.T) {
+	saved := time.Date(2026, 11, 24, 19, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		now     time.Time // the clock when NTP starts
+		answers []time.Duration
+		want    []correction
+	}{
+		{
+			name:    "first sync after a boot steps, hourly drift is slewed",
+			now:     saved,
+			answers: []time.Duration{3 * time.Hour, 30 * time.Millisecond, -20 * time.Millisecond, 500 * time.Microsecond},
+			want:    []correction{{"step", 3 * time.Hour}, {"slew", 30 * time.Millisecond}, {"slew", -20 * time.Millisecond}, {"slew", 500 * time.Microsecond}},
+		},
+		{
+			name:    "small offset at the first sync is slewed",
+			now:     saved.Add(time.Hour),
+			answers: []time.Duration{-150 * time.Millisecond},
+			want:    []correction{{"slew", -150 * time.Millisecond}},
+		},
+		{
+			name:    "0.4 s and more is stepped, in either direction, at any sync",
+			now:     saved.Add(time.Hour),
+			answers: []time.Duration{time.Minute, 399 * time.Millisecond, -400 * time.Millisecond, 5 * time.Second},
+			want:    []correction{{"step", time.Minute}, {"slew", 399 * time.Millisecond}, {"step", -400 * time.Millisecond}, {"step", 5 * time.Second}},
+		},
+		{
+			name:    "never back past the saved time",
+			now:     saved.Add(10 * time.Second),
+			answers: []time.Duration{-time.Hour, -5 * time.Second},
+			want:    []correction{{"step", -5 * time.Second}},
+		},
+		{
+			name:    "no slew back past the saved time either",
+			now:     saved.Add(100 * time.Millisecond),
+			answers: []time.Duration{-300 * time.Millisecond, -50 * time.Millisecond},
+			want:    []correction{{"slew", -50 * time.Millisecond}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &fakeClock{now: tc.now}
+				var mu sync.Mutex
+				answered := 0
+				q := func(string) (time.Duration, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if answered == len(tc.answers) {
+						return 0, errors.New("no more answers")
+					}
+					answered++
+					return tc.answers[answered-1], nil
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				n := &NTP{Clock: c, Servers: []string{"pool"}, Query: q, Retry: time.Hour, Resync: time.Hour, Floor: saved, Log: slog.New(slog.DiscardHandler)}
+				done := make(chan struct{})
+				go func() {
+					n.Run(ctx)
+					close(done)
+				}()
+				time.Sleep(time.Duration(len(tc.answers)-1)*time.Hour + time.Minute) // one answer an hour
+				synctest.Wait()
+				cancel()
+				<-done
+				if diff := cmp.Diff(tc.want, c.Corrections()); diff != "" {
+					t.Errorf("clock corrections (-want +got):\n%s", diff)
+				}
+			})
+		})
+	}
+}
+
+// adjtimex wants a non-negative fraction of a second with the step, and
+// the slew's offset in nanoseconds under ADJ_NANO.
+func TestTimex(t *testing.T) {
+	for _, tc := range []struct {
+		offset   time.Duration
+		wantStep unix.Timeval
+	}{
+		{1500 * time.Millisecond, unix.Timeval{Sec: 1, Usec: 500_000_000}},
+		{-300 * time.Millisecond, unix.Timeval{Sec: -1, Usec: 700_000_000}},
+		{-2 * time.Second, unix.Timeval{Sec: -2, Usec: 0}},
+		{-2*time.Second - time.Nanosecond, unix.Timeval{Sec: -3, Usec: 999_999_999}},
+		{56 * 365 * 24 * time.Hour, unix.Timeval{Sec: 56 * 365 * 24 * 3600, Usec: 0}},
+	} {
+		step := stepTimex(tc.offset)
+		if step.Modes != unix.ADJ_SETOFFSET|unix.ADJ_NANO {
+			t.Errorf("step %s: modes %#x, want ADJ_SETOFFSET|ADJ_NANO", tc.offset, step.Modes)
+		}
+		if diff := cmp.Diff(tc.wantStep, step.Time); diff != "" {
+			t.Errorf("step %s: time (-want +got):\n%s", tc.offset, diff)
+		}
+		slew := slewTimex(tc.offset)
+		if slew.Offset != int64(tc.offset) || slew.Status != unix.STA_PLL || slew.Modes&(unix.ADJ_OFFSET|unix.ADJ_NANO|unix.ADJ_STATUS) != unix.ADJ_OFFSET|unix.ADJ_NANO|unix.ADJ_STATUS {
+			t.Errorf("slew %s: %+v, want ADJ_OFFSET|ADJ_NANO|ADJ_STATUS, STA_PLL, offset in ns", tc.offset, slew)
+		}
+	}
+}
+
+// At rest the flash is written once an hour for the clock, no more.
+func TestSaveEveryAtRestHourly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), ".podboot", "clock")
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			SaveEvery(ctx, System{}, path, SaveInterval, slog.New(slog.DiscardHandler)) // the bubble's fake time
+			close(done)
+		}()
+		var saves []time.Time
+		for range 3*60 + 30 {
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			got, err := Load(path)
+			if err != nil {
+				continue // not saved yet
+			}
+			if len(saves) == 0 || !got.Equal(saves[len(saves)-1]) {
+				saves = append(saves, got)
+			}
+		}
+		cancel()
+		<-done
+		if len(saves) != 3 {
+			t.Errorf("%d clock saves in 3 hours at rest, want 3: %v", len(saves), saves)
 		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/u-root/u-root/pkg/libinit"
 	"golang.org/x/sys/unix"
 
+	"github.com/podboot/podboot/init/clock"
 	"github.com/podboot/podboot/init/cmdline"
 	"github.com/podboot/podboot/init/power"
 )
@@ -64,7 +65,7 @@ func defaultConfig() Config {
 		Countdown:      10 * time.Second,
 		AgentStop:      60 * time.Second,
 		ContainerdStop: 10 * time.Second,
-		ClockSave:      5 * time.Minute,
+		ClockSave:      clock.SaveInterval,
 		MaxFailures:    10,
 	}
 }

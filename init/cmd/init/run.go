@@ -84,7 +84,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 
 	fl := mountFlash(cfg, c.FlashLabel, log)
 	clockFile := filepath.Join(cfg.FlashDir, ".podboot", "clock")
-	restoreClock(clockFile, fl, log)
+	clockFloor := restoreClock(clockFile, fl, log)
 
 	dev, err := device.Load(filepath.Join(cfg.FlashDir, "device.yaml"))
 	if err != nil {
@@ -105,9 +105,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 	defer bg.Wait()
 	defer cancel()
 	startNetwork(ctx, &bg, cfg, dev, log)
-	bg.Go(func() {
-		clock.NTP(ctx, clock.System{}, dev.Clock.NTPServers, clock.QueryNTP, 5*time.Second, time.Hour, log)
-	})
+	ntp := &clock.NTP{
+		Clock:   clock.System{},
+		Servers: dev.Clock.NTPServers,
+		Query:   clock.QueryNTP,
+		Retry:   5 * time.Second,
+		Resync:  time.Hour,
+		Floor:   clockFloor,
+		Log:     log,
+	}
+	bg.Go(func() { ntp.Run(ctx) })
 	if fl.real {
 		bg.Go(func() { clock.SaveEvery(ctx, clock.System{}, clockFile, cfg.ClockSave, log) })
 	}
@@ -326,7 +333,8 @@ func mountFlash(cfg Config, label string, log *slog.Logger) flashState {
 
 // restoreClock moves the clock forward to the latest time the board is
 // known to have seen: the saved time, or the flash's last mount or write.
-func restoreClock(path string, fl flashState, log *slog.Logger) {
+// It returns that time: NTP never moves the clock back past it.
+func restoreClock(path string, fl flashState, log *slog.Logger) time.Time {
 	saved, err := clock.Load(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Warn("saved clock", "err", err)
@@ -339,6 +347,7 @@ func restoreClock(path string, fl flashState, log *slog.Logger) {
 	case set:
 		log.Info("clock restored (never backwards)", "to", floor.UTC().Format(time.RFC3339))
 	}
+	return floor
 }
 
 func startNetwork(ctx context.Context, bg *sync.WaitGroup, cfg Config, dev device.Device, log *slog.Logger) {
