@@ -338,7 +338,8 @@ func (m *Manager) runWorker(ctx context.Context, w *worker) {
 // relist lists the runtime once and wakes the workers whose containers
 // changed; pods found in the runtime but not desired are terminated (only
 // once the desired set is known, so a restarted agent kills nothing
-// before it has read its manifests).
+// before it has read its manifests), and the logs of pods that are gone
+// are removed.
 func (m *Manager) relist(ctx context.Context) {
 	pods, err := m.cache.relist(ctx)
 	if err != nil {
@@ -372,6 +373,7 @@ func (m *Manager) relist(ctx context.Context) {
 			w.wakeUp()
 		}
 	}
+	m.removeStrayLogsLocked(pods)
 }
 
 // workerDone forgets a worker whose pod is gone and wakes the others (a

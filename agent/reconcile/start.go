@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"time"
 
@@ -34,7 +33,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 		PodSecurityContext:     pod.Spec.SecurityContext,
 		Init:                   s.Init,
 		Attempt:                s.Attempt,
-		LogDir:                 filepath.Join(w.m.cfg.LogRoot, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), c.Name),
+		LogDir:                 filepath.Join(w.podLogDir(), c.Name),
 		Image:                  img,
 		TerminationGracePeriod: time.Duration(gracePeriod(pod)) * time.Second,
 	}

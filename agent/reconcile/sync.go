@@ -235,8 +235,8 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 	w.m.cache.markStale(w.uid)
 }
 
-// cleanup removes a terminated pod's containers, sandbox, cgroup and
-// directory (its volumes).
+// cleanup removes a terminated pod's containers, sandbox, cgroup,
+// directory (its volumes) and logs.
 func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 	for _, c := range snap.containers {
 		if err := w.m.cfg.Runtime.RemoveContainer(ctx, c.ID); err != nil {
@@ -255,7 +255,10 @@ func (w *worker) cleanup(ctx context.Context, snap podSnapshot) error {
 			return err
 		}
 	}
-	return w.removeVolumes()
+	if err := w.removeVolumes(); err != nil {
+		return err
+	}
+	return w.removeLogs()
 }
 
 func (w *worker) setWaiting(name, reason, message string) {
