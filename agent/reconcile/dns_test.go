@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +16,16 @@ import (
 
 // TestPodDNS: the sandbox gets the pod's resolv.conf made from the node's
 // and the pod's dnsPolicy and dnsConfig, its domain and hostAliases; a
-// ClusterFirst pod on a node without cluster DNS gets kubelet's
-// MissingClusterDNS warning.
+// ClusterFirst pod gets the node's resolver, with kubelet's
+// MissingClusterDNS warning only on a node that is part of a cluster (a
+// standalone board has no cluster DNS by design).
 func TestPodDNS(t *testing.T) {
+	for _, inCluster := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inCluster=%t", inCluster), func(t *testing.T) { testPodDNS(t, inCluster) })
+	}
+}
+
+func testPodDNS(t *testing.T, inCluster bool) {
 	node := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(node, []byte("nameserver 192.168.1.1\nsearch lan\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -27,6 +35,7 @@ func TestPodDNS(t *testing.T) {
 		rt.AddImage("busybox:1.36")
 		e := newEnv(t, rt, "")
 		e.m.cfg.ResolvConf = node
+		e.m.cfg.InCluster = inCluster
 
 		custom := newTestPod("u1", corev1.RestartPolicyAlways, "app")
 		custom.Name = "custom"
@@ -56,10 +65,11 @@ func TestPodDNS(t *testing.T) {
 			t.Errorf("plain resolv.conf %q, want the node's %q", got, want)
 		}
 		events := e.rec.take()
-		if !slices.ContainsFunc(events, func(ev string) bool {
+		warned := slices.ContainsFunc(events, func(ev string) bool {
 			return strings.HasPrefix(ev, "u2 Warning MissingClusterDNS : pod: \"plain_default(u2)\". kubelet does not have ClusterDNS IP configured")
-		}) {
-			t.Errorf("no MissingClusterDNS warning for the ClusterFirst pod:\n%s", strings.Join(events, "\n"))
+		})
+		if warned != inCluster {
+			t.Errorf("MissingClusterDNS warning for the ClusterFirst pod: %t, want %t (in a cluster only):\n%s", warned, inCluster, strings.Join(events, "\n"))
 		}
 		if slices.ContainsFunc(events, func(ev string) bool { return strings.HasPrefix(ev, "u1 Warning MissingClusterDNS") }) {
 			t.Error("MissingClusterDNS for a dnsPolicy None pod")

@@ -61,6 +61,12 @@ type Config struct {
 	// ResolvConf is the node's resolv.conf, the base of the pods' (kubelet's
 	// --resolv-conf); "" leaves the images' own.
 	ResolvConf string
+	// InCluster is set when the node is part of a cluster (fleet mode),
+	// where a ClusterFirst pod without cluster DNS gets kubelet's
+	// MissingClusterDNS warning; a standalone board (the default) has no
+	// cluster DNS by design and gives ClusterFirst pods its resolver
+	// without one.
+	InCluster bool
 	// ObserveSync, when set, receives how long each pod sync took (the
 	// agent's reconcile duration metric).
 	ObserveSync func(time.Duration)

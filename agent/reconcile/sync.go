@@ -320,7 +320,7 @@ func (w *worker) resolvConf(pod *corev1.Pod) []byte {
 		// kubelet too goes on with an empty base when the file is missing.
 		w.m.cfg.Log.Warn("read the node's resolv.conf", "path", path, "err", err)
 	}
-	c, warnings := poddns.PodResolvConf(pod, poddns.ParseResolvConf(b))
+	c, warnings := poddns.PodResolvConf(pod, poddns.Node{ResolvConf: poddns.ParseResolvConf(b), InCluster: w.m.cfg.InCluster})
 	for _, wn := range warnings {
 		w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, wn.Reason, "%s", wn.Message)
 	}

@@ -6,5 +6,7 @@
 //
 // podboot runs no cluster DNS, so dnsPolicy ClusterFirst (the default)
 // falls back to Default, the node's resolver, exactly as a kubelet without
-// --cluster-dns does, with the same MissingClusterDNS warning.
+// --cluster-dns does. A standalone board has no cluster DNS by design and
+// falls back silently; a node that is part of a cluster (Node.InCluster)
+// reports kubelet's MissingClusterDNS warning.
 package poddns

@@ -41,24 +41,57 @@ func TestParseResolvConf(t *testing.T) {
 }
 
 func TestPodResolvConf(t *testing.T) {
-	node := ParseResolvConf([]byte(nodeResolv))
+	resolv := ParseResolvConf([]byte(nodeResolv))
+	const nodeFile = "search lan example.com\nnameserver 192.168.1.1\nnameserver 192.168.1.2\noptions edns0 ndots:2\n"
+	missingClusterDNS := `MissingClusterDNS: pod: "web_shop(u1)". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`
 	two := "2"
 	tests := []struct {
-		name     string
-		pod      *corev1.Pod
-		want     string
-		warnings []string
+		name      string
+		inCluster bool
+		pod       *corev1.Pod
+		want      string
+		warnings  []string
 	}{
 		{
-			name:     "ClusterFirst without cluster DNS falls back to the node's, with kubelet's warning",
-			pod:      testPod(nil),
-			want:     "search lan example.com\nnameserver 192.168.1.1\nnameserver 192.168.1.2\noptions edns0 ndots:2\n",
-			warnings: []string{`MissingClusterDNS: pod: "web_shop(u1)". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`},
+			name: "ClusterFirst on a standalone board is the node's resolver, no warning",
+			pod:  testPod(nil),
+			want: nodeFile,
 		},
 		{
-			name: "ClusterFirst on the host's network is Default, no warning",
-			pod:  testPod(func(s *corev1.PodSpec) { s.HostNetwork = true }),
-			want: "search lan example.com\nnameserver 192.168.1.1\nnameserver 192.168.1.2\noptions edns0 ndots:2\n",
+			name: "no dnsPolicy (ClusterFirst) on a standalone board, no warning",
+			pod:  testPod(func(s *corev1.PodSpec) { s.DNSPolicy = "" }),
+			want: nodeFile,
+		},
+		{
+			name: "ClusterFirstWithHostNet on the host's network of a standalone board, no warning",
+			pod:  testPod(func(s *corev1.PodSpec) { s.DNSPolicy, s.HostNetwork = corev1.DNSClusterFirstWithHostNet, true }),
+			want: nodeFile,
+		},
+		{
+			name:      "ClusterFirst in a cluster without cluster DNS falls back to the node's, with kubelet's warning",
+			inCluster: true,
+			pod:       testPod(nil),
+			want:      nodeFile,
+			warnings:  []string{missingClusterDNS},
+		},
+		{
+			name:      "ClusterFirstWithHostNet on the host's network in a cluster without cluster DNS, with kubelet's warning",
+			inCluster: true,
+			pod:       testPod(func(s *corev1.PodSpec) { s.DNSPolicy, s.HostNetwork = corev1.DNSClusterFirstWithHostNet, true }),
+			want:      nodeFile,
+			warnings:  []string{missingClusterDNS},
+		},
+		{
+			name:      "ClusterFirst on the host's network is Default, no warning even in a cluster",
+			inCluster: true,
+			pod:       testPod(func(s *corev1.PodSpec) { s.HostNetwork = true }),
+			want:      nodeFile,
+		},
+		{
+			name:      "Default in a cluster, no warning",
+			inCluster: true,
+			pod:       testPod(func(s *corev1.PodSpec) { s.DNSPolicy = corev1.DNSDefault }),
+			want:      nodeFile,
 		},
 		{
 			name: "Default",
@@ -107,7 +140,7 @@ func TestPodResolvConf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, warnings := PodResolvConf(tt.pod, node)
+			c, warnings := PodResolvConf(tt.pod, Node{ResolvConf: resolv, InCluster: tt.inCluster})
 			if diff := cmp.Diff(tt.want, string(c.Bytes())); diff != "" {
 				t.Errorf("resolv.conf (-want +got):\n%s", diff)
 			}
@@ -131,7 +164,7 @@ func TestSearchLimits(t *testing.T) {
 		s.DNSPolicy = corev1.DNSNone
 		s.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}, Searches: many}
 	})
-	c, warnings := PodResolvConf(pod, Config{})
+	c, warnings := PodResolvConf(pod, Node{})
 	if n := len(strings.Join(c.Searches, " ")); n > maxSearchListChars || len(c.Searches) > maxSearchPaths {
 		t.Errorf("search line kept %d domains, %d characters", len(c.Searches), n)
 	}

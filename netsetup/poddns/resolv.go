@@ -65,28 +65,43 @@ func ParseResolvConf(b []byte) Config {
 	return c
 }
 
+// Node is the node's side of its pods' DNS.
+type Node struct {
+	// ResolvConf is the node's resolver file (kubelet's --resolv-conf).
+	ResolvConf Config
+	// InCluster is set when the node is part of a cluster, whose pods
+	// expect a cluster DNS under dnsPolicy ClusterFirst. A standalone
+	// board has no cluster DNS by design: there ClusterFirst simply means
+	// the node's resolver.
+	InCluster bool
+}
+
 // PodResolvConf is the pod's resolver configuration (kubelet's GetPodDNS)
 // given the node's: dnsPolicy Default, and ClusterFirst without cluster
-// DNS, take the node's; None starts empty; dnsConfig is then merged in
-// (nameservers and search domains appended without repeats, options by
-// name). The
-// warnings are kubelet's events for what it had to change.
-func PodResolvConf(pod *corev1.Pod, node Config) (Config, []Warning) {
+// DNS, take the node's resolver; None starts empty; dnsConfig is then
+// merged in (nameservers and search domains appended without repeats,
+// options by name). The warnings are kubelet's events for what it had to
+// change; a standalone node (not InCluster) does not warn that it has no
+// cluster DNS, as it never has one.
+func PodResolvConf(pod *corev1.Pod, node Node) (Config, []Warning) {
 	var warnings []Warning
 	var c Config
 	switch pod.Spec.DNSPolicy {
 	case corev1.DNSNone:
 	case corev1.DNSClusterFirst, corev1.DNSClusterFirstWithHostNet, "":
 		// ClusterFirst on the host's network is Default in kubelet anyway;
-		// otherwise kubelet without cluster DNS warns and falls back.
-		if dnsPolicy(pod) != corev1.DNSClusterFirst || !pod.Spec.HostNetwork {
+		// otherwise kubelet without cluster DNS warns and falls back. A
+		// standalone board falls back without a word: it has no cluster
+		// DNS by design, and a warning on every pod would only bury the
+		// events that need a person's attention.
+		if node.InCluster && (dnsPolicy(pod) != corev1.DNSClusterFirst || !pod.Spec.HostNetwork) {
 			warnings = append(warnings, Warning{"MissingClusterDNS", fmt.Sprintf(
 				"pod: %q. kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.",
 				podName(pod), corev1.DNSClusterFirst, corev1.DNSDefault)})
 		}
-		c = clone(node)
+		c = clone(node.ResolvConf)
 	default: // Default
-		c = clone(node)
+		c = clone(node.ResolvConf)
 	}
 	if dc := pod.Spec.DNSConfig; dc != nil {
 		c.Nameservers = compact(append(c.Nameservers, dc.Nameservers...))
