@@ -69,14 +69,14 @@ func Generate(hosts []string, ips []net.IP) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode CA key: %w", err)
 	}
-	token := make([]byte, tokenBytes)
-	if _, err := rand.Read(token); err != nil {
-		return nil, fmt.Errorf("generate token: %w", err)
+	token, err := newToken()
+	if err != nil {
+		return nil, err
 	}
 	c := &Credentials{
 		CACert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		CAKey:  caKeyPEM,
-		Token:  hex.EncodeToString(token),
+		Token:  token,
 	}
 	if err := c.Reissue(hosts, ips); err != nil {
 		return nil, err
@@ -84,9 +84,26 @@ func Generate(hosts []string, ips []net.IP) (*Credentials, error) {
 	return c, nil
 }
 
-// Reissue replaces the server certificate and key with new ones for hosts
-// and ips, signed by the CA. The CA and token stay, so kubeconfigs keep
-// working.
+// newToken is a random bearer token: tokenBytes, hex.
+func newToken() (string, error) {
+	token := make([]byte, tokenBytes)
+	if _, err := rand.Read(token); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	return hex.EncodeToString(token), nil
+}
+
+// loopbacks are in every server certificate: kubectl on the board
+// itself, and through a forwarded port from the machine it runs on
+// (QEMU's hostfwd, ssh -L), dials them.
+func loopbacks() ([]string, []net.IP) {
+	return []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
+}
+
+// Reissue replaces the server certificate with a new one for hosts and
+// ips (and the loopback names), signed by the CA. The server key, the CA
+// and the token stay, so kubeconfigs keep working and a reissue is one
+// file on the flash; a missing or unparsable key is replaced.
 func (c *Credentials) Reissue(hosts []string, ips []net.IP) error {
 	if len(c.CAKey) == 0 {
 		return errors.New("issue server certificate: no CA key")
@@ -99,9 +116,17 @@ func (c *Credentials) Reissue(hosts []string, ips []net.IP) error {
 	if err != nil {
 		return fmt.Errorf("issue server certificate: CA key: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := parseKey(c.Key)
 	if err != nil {
-		return fmt.Errorf("generate server key: %w", err)
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("generate server key: %w", err)
+		}
+		keyPEM, err := encodeKey(k)
+		if err != nil {
+			return fmt.Errorf("encode server key: %w", err)
+		}
+		key, c.Key = k, keyPEM
 	}
 	serial, err := randomSerial()
 	if err != nil {
@@ -112,6 +137,7 @@ func (c *Credentials) Reissue(hosts []string, ips []net.IP) error {
 	if len(hosts) > 0 && hosts[0] != "" {
 		cn = hosts[0]
 	}
+	lh, lip := loopbacks()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: cn},
@@ -119,19 +145,14 @@ func (c *Credentials) Reissue(hosts []string, ips []net.IP) error {
 		NotAfter:     now.Add(serverValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     uniqueHosts(hosts),
-		IPAddresses:  uniqueIPs(ips),
+		DNSNames:     uniqueHosts(append(slices.Clone(hosts), lh...)),
+		IPAddresses:  uniqueIPs(append(slices.Clone(ips), lip...)),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		return fmt.Errorf("create server certificate: %w", err)
 	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return fmt.Errorf("encode server key: %w", err)
-	}
 	c.Cert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	c.Key = keyPEM
 	return nil
 }
 

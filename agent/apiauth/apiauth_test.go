@@ -39,7 +39,8 @@ func TestGenerate(t *testing.T) {
 	for _, ip := range cert.IPAddresses {
 		gotIPs = append(gotIPs, ip.String())
 	}
-	if diff := cmp.Diff([]string{"127.0.0.1", "10.0.2.15"}, gotIPs); diff != "" {
+	// The loopbacks are in every certificate.
+	if diff := cmp.Diff([]string{"127.0.0.1", "10.0.2.15", "::1"}, gotIPs); diff != "" {
 		t.Errorf("IP SANs (-want +got):\n%s", diff)
 	}
 	ca, err := parseCert(c.CACert)
@@ -196,7 +197,7 @@ func TestEnsureFlash(t *testing.T) {
 	if diff := cmp.Diff([]string{"localhost", "board", "renamed"}, hosts); diff != "" {
 		t.Errorf("hosts after a second move (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"127.0.0.1", "10.0.2.15", "192.168.1.20", "192.168.7.7"}, ipStrings); diff != "" {
+	if diff := cmp.Diff([]string{"127.0.0.1", "10.0.2.15", "::1", "192.168.1.20", "192.168.7.7"}, ipStrings); diff != "" {
 		t.Errorf("IPs after a second move (-want +got):\n%s", diff)
 	}
 	re = re2
@@ -208,15 +209,22 @@ func TestEnsureFlash(t *testing.T) {
 		t.Errorf("reissued credentials on flash (-want +got):\n%s", diff)
 	}
 
-	// Corrupt credentials are reported, never silently replaced.
+	// A corrupt certificate is issued again from the CA, with the names
+	// the board has now; the CA, key and token stay.
 	if err := os.WriteFile(filepath.Join(dir, Dir, CertFile), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := EnsureFlash(dir, testHosts, testIPs); err == nil {
-		t.Error("EnsureFlash with a corrupt certificate: no error")
+	fixed, changed, err := EnsureFlash(dir, testHosts, testIPs)
+	if err != nil {
+		t.Fatalf("EnsureFlash with a corrupt certificate: %v", err)
+	}
+	if !changed || fixed.Token != first.Token || string(fixed.CACert) != string(first.CACert) || string(fixed.Key) != string(re.Key) {
+		t.Errorf("corrupt certificate: changed %v, same token %v, same CA %v, same key %v; want changed and the rest kept",
+			changed, fixed.Token == first.Token, string(fixed.CACert) == string(first.CACert), string(fixed.Key) == string(re.Key))
 	}
 
-	// A half-written set (no token) is a first boot again.
+	// A set without its token (a person deleted it, or the card lost it)
+	// gets a new token and keeps its CA.
 	half := t.TempDir()
 	if err := first.WriteFlash(half); err != nil {
 		t.Fatal(err)
@@ -226,8 +234,11 @@ func TestEnsureFlash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !changed || fresh.Token == first.Token {
-		t.Error("half-written credentials were not regenerated")
+	if !changed || fresh.Token == first.Token || fresh.Token == "" {
+		t.Error("a set without a token did not get a new one")
+	}
+	if string(fresh.CACert) != string(first.CACert) {
+		t.Error("a set without a token got a new CA")
 	}
 }
 

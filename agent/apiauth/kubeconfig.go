@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/podboot/podboot/internal/atomicfile"
 )
 
 // ContextName names the cluster, user and context in kubeconfigs written
@@ -81,5 +83,12 @@ func (c *Credentials) WriteKubeconfig(path, server string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write kubeconfig %q: %w", path, err)
 	}
-	return WriteFileAtomic(path, b, 0o600)
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	// atomicfile keeps an existing file's mode; this one holds the token.
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig %q: %w", path, err)
+	}
+	return nil
 }
