@@ -1,5 +1,5 @@
 // Package store holds the agent's API objects in memory — pods, namespaces,
-// the node, events, configmaps and secrets — the way the API server's watch
+// the node and its lease, events, configmaps and secrets — the way the API server's watch
 // cache does for kubectl: every write gets a resourceVersion from one global
 // counter, lists carry the resourceVersion they were taken at, and watchers
 // get ADDED, MODIFIED and DELETED events, replayed from a bounded history

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,13 +18,16 @@ const (
 	KindEvent     = "Event"
 	KindConfigMap = "ConfigMap"
 	KindSecret    = "Secret"
+	// KindLease is coordination.k8s.io/v1's Lease: the node's heartbeat
+	// in kube-node-lease.
+	KindLease = "Lease"
 )
 
 // Namespaced reports whether objects of kind live in a namespace; it is
 // false for cluster-scoped kinds and for kinds the store does not hold.
 func Namespaced(kind string) bool {
 	switch kind {
-	case KindPod, KindEvent, KindConfigMap, KindSecret:
+	case KindPod, KindEvent, KindConfigMap, KindSecret, KindLease:
 		return true
 	}
 	return false
@@ -32,7 +36,7 @@ func Namespaced(kind string) bool {
 // Known reports whether the store holds objects of kind.
 func Known(kind string) bool {
 	switch kind {
-	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret:
+	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret, KindLease:
 		return true
 	}
 	return false
@@ -53,6 +57,8 @@ func kindOf(obj runtime.Object) (string, *metav1.ObjectMeta, error) {
 		return KindConfigMap, &o.ObjectMeta, nil
 	case *corev1.Secret:
 		return KindSecret, &o.ObjectMeta, nil
+	case *coordinationv1.Lease:
+		return KindLease, &o.ObjectMeta, nil
 	case nil:
 		return "", nil, fmt.Errorf("object is nil")
 	}
@@ -71,6 +77,11 @@ func (k key) String() string {
 	return k.kind + " " + k.namespace + "/" + k.name
 }
 
-func corev1GVK(kind string) schema.GroupVersionKind {
+// GroupVersionKind is the API group and version objects of kind are
+// served in: core v1, or coordination.k8s.io/v1 for Leases.
+func GroupVersionKind(kind string) schema.GroupVersionKind {
+	if kind == KindLease {
+		return coordinationv1.SchemeGroupVersion.WithKind(kind)
+	}
 	return schema.GroupVersionKind{Version: "v1", Kind: kind}
 }

@@ -61,7 +61,7 @@ func New(clock func() time.Time) *Store {
 }
 
 // Put creates or replaces an object: a *corev1.Pod, Namespace, Node, Event,
-// ConfigMap or Secret. It assigns metadata.resourceVersion, keeps the
+// ConfigMap, Secret or a *coordinationv1.Lease. It assigns metadata.resourceVersion, keeps the
 // creationTimestamp and uid of the object it replaces (or sets them on
 // create when they are empty, as the API server does) and notifies
 // watchers. A Put that changes nothing but the resourceVersion is a no-op.
@@ -214,7 +214,7 @@ func validateKey(k key) error {
 }
 
 func setTypeMeta(obj runtime.Object, kind string) {
-	obj.GetObjectKind().SetGroupVersionKind(corev1GVK(kind))
+	obj.GetObjectKind().SetGroupVersionKind(GroupVersionKind(kind))
 }
 
 // newUID returns a random RFC 4122 version 4 UUID, as the API server
