@@ -54,9 +54,9 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 		return runtime.Image{}, fmt.Errorf("image %q: unknown pull policy %q", image, policy)
 	}
 	if pull {
-		img, err = r.pull(ctx, name)
+		img, err = r.pull(ctx, image, name)
 		if err != nil {
-			return runtime.Image{}, &runtime.PullError{Image: image, Err: err}
+			return runtime.Image{}, err
 		}
 	} else if err := r.unpack(ctx, img); err != nil {
 		return runtime.Image{}, err
@@ -64,15 +64,23 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 	return r.imageInfo(ctx, img)
 }
 
-func (r *Runtime) pull(ctx context.Context, name string) (containerd.Image, error) {
+// pull pulls name (image normalized) through the mirrors and the
+// registry. It fails with a *runtime.PullError that says whether any
+// registry answered.
+func (r *Runtime) pull(ctx context.Context, image, name string) (containerd.Image, error) {
+	watch := &pullWatch{next: registryTransport()}
 	resolver := docker.NewResolver(docker.ResolverOptions{
-		Hosts: registryHosts(r.cfg.Mirrors, &http.Client{Transport: docker.DefaultHTTPTransport(nil)}),
+		Hosts: registryHosts(r.cfg.Mirrors, &http.Client{Transport: watch}),
 	})
-	return r.client.Pull(ctx, name,
+	img, err := r.client.Pull(ctx, name,
 		containerd.WithResolver(resolver),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(snapshotter),
 	)
+	if err != nil {
+		return nil, &runtime.PullError{Image: image, Err: err, RegistryUnreachable: ctx.Err() == nil && watch.noRegistryAnswered()}
+	}
+	return img, nil
 }
 
 func (r *Runtime) unpack(ctx context.Context, img containerd.Image) error {
