@@ -119,8 +119,7 @@ func BenchmarkSetupTeardown(b *testing.B) {
 			b.Fatal(err)
 		}
 		teardown, err := n.teardown(uid, pod)
-		pod.close()
-		os.Remove(pod.path)
+		pod.close() // unpins and removes the file
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,14 +2,14 @@ package netbench
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/podboot/podboot/internal/nsutil"
 )
 
 // netNS is a network namespace the benchmark made, pinned at path (CNI
@@ -19,31 +19,18 @@ type netNS struct {
 	fd   int
 }
 
-// newNetNS makes a network namespace pinned at dir/name: a locked thread
-// unshares and bind-mounts its own namespace, then exits with it, so no
-// thread of the process is left in it. close undoes it; the kernel frees
+// newNetNS makes a network namespace pinned at dir/name (nsutil: no
+// thread of the process is left in it). close undoes it; the kernel frees
 // the namespace, and every link, address and nft table in it, once
 // nothing refers to it.
 func newNetNS(dir, name string) (*netNS, error) {
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
+	if err := nsutil.PinNewNetNS(path); err != nil {
 		return nil, err
-	}
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		errc <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, "")
-	}()
-	if err := <-errc; err != nil {
-		return nil, fmt.Errorf("network namespace %s: %w", path, err)
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		unix.Unmount(path, unix.MNT_DETACH)
+		_ = nsutil.Unpin(path)
 		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
 	return &netNS{path: path, fd: fd}, nil
@@ -51,7 +38,7 @@ func newNetNS(dir, name string) (*netNS, error) {
 
 func (n *netNS) close() {
 	unix.Close(n.fd)
-	unix.Unmount(n.path, unix.MNT_DETACH)
+	_ = nsutil.Unpin(n.path)
 }
 
 // mustNetNS is newNetNS for a benchmark, removed at its cleanup.
@@ -65,24 +52,12 @@ func mustNetNS(b *testing.B, dir, name string) *netNS {
 	return n
 }
 
-// in runs f on a thread moved into the namespace; what f execs (the CNI
-// plugins) and the sockets it makes belong to that namespace. The thread
-// stays locked, so Go discards it afterwards instead of reusing it
-// elsewhere. This is simpler than re-executing the test binary under
+// in runs f on a thread moved into the namespace (nsutil.Do); what f
+// execs (the CNI plugins) and the sockets it makes belong to that
+// namespace. This is simpler than re-executing the test binary under
 // nsenter: the client and server stay one process, and a socket keeps
 // its namespace whichever thread later reads or writes it.
-func (n *netNS) in(f func() error) error {
-	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter %s: %w", n.path, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
+func (n *netNS) in(f func() error) error { return nsutil.Do(n.path, f) }
 
 // handle is a netlink handle in the namespace, closed at cleanup: its
 // socket would keep the namespace alive.

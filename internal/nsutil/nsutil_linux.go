@@ -1,6 +1,9 @@
-// Package nsutil makes network namespaces for the tests and benchmarks
-// and runs code inside them; the agent's own namespaces are the
-// runtime's (agent/runtime/containerd).
+// Package nsutil holds the code that depends on which OS thread runs it:
+// network namespaces pinned at a path and code run inside them, for the
+// tests and benchmarks, and a child started from a thread kept for its
+// life (Pdeathsig is per thread), for tests and host tools such as
+// qemu/machine. The agent's own namespaces are the runtime's
+// (agent/runtime/containerd).
 package nsutil
 
 import (

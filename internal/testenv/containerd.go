@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	cdlayout "github.com/podboot/podboot/init/containerd"
+	"github.com/podboot/podboot/internal/nsutil"
 )
 
 // Binaries the harness needs in <repo>/bin.
@@ -103,27 +103,21 @@ func Containerd(t testing.TB) *Env {
 	// Pdeathsig stops the daemon if the test binary dies. It fires when
 	// the *thread* that started the daemon exits, and Go ends a thread
 	// whose goroutine exits while locked to it (as namespace code does), so
-	// the daemon is started and waited for on a thread locked for its
-	// whole life.
+	// the daemon is started from a thread kept until it exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-		logFile.Close()
-	}()
-	if err := <-started; err != nil {
+	release, err := nsutil.StartOnKeptThread(cmd)
+	if err != nil {
 		logFile.Close()
 		os.RemoveAll(dir)
 		t.Fatalf("start containerd: %v", err)
 	}
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		release()
+		exited <- err
+		logFile.Close()
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("the test failed; %s", tail(logPath))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,63 +14,29 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/internal/testenv"
 )
 
-// newNetNS creates a network namespace on a locked thread that lives until
-// the test ends; the returned fd keeps the namespace for the test.
-func newNetNS(t *testing.T) int {
-	t.Helper()
-	type res struct {
-		fd  int
-		err error
-	}
-	ch := make(chan res)
-	stop := make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ch <- res{err: err}
-			return
-		}
-		fd, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		ch <- res{fd, err}
-		<-stop
-	}()
-	r := <-ch
-	if r.err != nil {
-		testenv.Unavailable(t, "create network namespace: %v", r.err)
-	}
-	t.Cleanup(func() { close(stop); unix.Close(r.fd) })
-	return r.fd
+// netNS is a network namespace for the test (pinned by internal/nsutil
+// through testenv, gone when the test ends) with an fd open on it, which
+// netlink.NsFd and Options.NetNS take.
+type netNS struct {
+	*testenv.NetNS
+	fd int
 }
 
-// inNS runs f on a thread in namespace fd; the thread is discarded after.
-func inNS(ns int, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
-
-func handle(t *testing.T, ns int) *netlink.Handle {
+func newNetNS(t *testing.T) *netNS {
 	t.Helper()
-	h, err := netlink.NewHandleAt(netns.NsHandle(ns))
+	ns := testenv.NewNetNS(t)
+	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		t.Fatalf("netlink handle: %v", err)
+		t.Fatalf("open network namespace %s: %v", ns.Path, err)
 	}
-	t.Cleanup(h.Close)
-	return h
+	t.Cleanup(func() { unix.Close(fd) }) // before the unpin: cleanups run last first
+	return &netNS{NetNS: ns, fd: fd}
 }
 
 func must(t *testing.T, what string, err error) {
@@ -96,11 +61,11 @@ func addrUp(t *testing.T, h *netlink.Handle, name, cidr string) {
 // serve answers every TCP line and UDP datagram on :port in namespace ns
 // with "<name> <peer ip>", so a client learns who answered and which
 // source address arrived.
-func serve(t *testing.T, ns int, name string, port int) {
+func serve(t *testing.T, ns *netNS, name string, port int) {
 	t.Helper()
 	var ln net.Listener
 	var pc net.PacketConn
-	must(t, "listen in "+name, inNS(ns, func() error {
+	must(t, "listen in "+name, ns.Do(func() error {
 		var err error
 		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); err != nil {
 			return err
@@ -140,9 +105,9 @@ func serve(t *testing.T, ns int, name string, port int) {
 }
 
 // ask connects from namespace ns to addr and returns the server's answer.
-func ask(ns int, network, addr string) (string, error) {
+func ask(ns *netNS, network, addr string) (string, error) {
 	var answer string
-	err := inNS(ns, func() error {
+	err := ns.Do(func() error {
 		c, err := net.DialTimeout(network, addr, 2*time.Second)
 		if err != nil {
 			return err
@@ -168,7 +133,7 @@ func TestIntegrationHostPort(t *testing.T) {
 		}
 	})
 	node, pod1, pod2, outside := newNetNS(t), newNetNS(t), newNetNS(t), newNetNS(t)
-	hn, hp1, hp2, ho := handle(t, node), handle(t, pod1), handle(t, pod2), handle(t, outside)
+	hn, hp1, hp2, ho := node.Handle(t), pod1.Handle(t), pod2.Handle(t), outside.Handle(t)
 
 	// Topology: node with cni0 10.88.0.1/16, two pods on it, and outside
 	// (also the upstream target) on ext0 192.0.2.1/24 — 192.0.2.2/24.
@@ -178,12 +143,12 @@ func TestIntegrationHostPort(t *testing.T) {
 	br, err := hn.LinkByName("cni0")
 	must(t, "cni0", err)
 	for i, p := range []struct {
-		ns int
+		ns *netNS
 		h  *netlink.Handle
 		ip string
 	}{{pod1, hp1, "10.88.0.2/16"}, {pod2, hp2, "10.88.0.3/16"}} {
 		host := fmt.Sprintf("veth%d", i)
-		must(t, "veth "+host, hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index}, PeerName: "eth0", PeerNamespace: netlink.NsFd(p.ns)}))
+		must(t, "veth "+host, hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index}, PeerName: "eth0", PeerNamespace: netlink.NsFd(p.ns.fd)}))
 		addrUp(t, hn, host, "")
 		// The bridge plugin's hairpinMode (containerd's default CNI config):
 		// with br_netfilter, a hairpin connection is DNATed at the bridge
@@ -195,7 +160,7 @@ func TestIntegrationHostPort(t *testing.T) {
 		addrUp(t, p.h, "eth0", p.ip)
 		must(t, "default route", p.h.RouteAdd(&netlink.Route{Gw: net.ParseIP("10.88.0.1")}))
 	}
-	must(t, "veth ext0", hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ext0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(outside)}))
+	must(t, "veth ext0", hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ext0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(outside.fd)}))
 	addrUp(t, hn, "ext0", "192.0.2.1/24")
 	addrUp(t, ho, "lo", "")
 	addrUp(t, ho, "eth0", "192.0.2.2/24")
@@ -204,7 +169,7 @@ func TestIntegrationHostPort(t *testing.T) {
 	serve(t, pod2, "pod2", 80)
 	serve(t, outside, "upstream", 9000)
 
-	m, err := New(Options{NetNS: node, PodSubnets: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")}, Bridge: "cni0"})
+	m, err := New(Options{NetNS: node.fd, PodSubnets: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")}, Bridge: "cni0"})
 	must(t, "New", err)
 	must(t, "EnsureBase", m.EnsureBase())
 	must(t, "EnsureBase again", m.EnsureBase())
@@ -248,7 +213,7 @@ func TestIntegrationHostPort(t *testing.T) {
 
 	for _, c := range []struct {
 		from          string
-		ns            int
+		ns            *netNS
 		network, addr string
 		want          string
 	}{

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/podboot/podboot/internal/nsutil"
 	"github.com/podboot/podboot/internal/testenv"
 )
 
@@ -136,23 +136,17 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 	b.cmd = exec.Command(filepath.Join(root, "qemu", "boot"), args...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	// If the test binary dies, qemu/boot gets SIGTERM and powers the
-	// guest off; Pdeathsig is per thread, hence the locked thread.
+	// guest off; Pdeathsig is per thread, hence the kept thread.
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := b.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		b.err = b.cmd.Wait()
-		close(b.exited)
-	}()
-	if err := <-started; err != nil {
+	release, err := nsutil.StartOnKeptThread(b.cmd)
+	if err != nil {
 		t.Fatalf("start qemu/boot: %v", err)
 	}
+	go func() {
+		b.err = b.cmd.Wait()
+		release()
+		close(b.exited)
+	}()
 	t.Logf("booting %s: API %s, console %s", dir, b.Server, b.Console)
 	t.Cleanup(func() {
 		if b.serial != nil {

@@ -9,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/podboot/podboot/internal/nsutil"
 	"github.com/podboot/podboot/qemu/qmp"
 )
 
@@ -77,10 +77,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, button <-chan struct
 	// Its own process group, so a terminal's ^C reaches only us (QEMU would
 	// quit at once on SIGINT); Pdeathsig, so QEMU never outlives us.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	exited, err := startLocked(cmd)
+	// Pdeathsig fires when the thread that forked QEMU ends, not the
+	// process: start it from a thread kept until QEMU exits.
+	release, err := nsutil.StartOnKeptThread(cmd)
 	if err != nil {
 		return Result{}, fmt.Errorf("start %s: %w", cfg.QEMU, err)
 	}
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		release()
+		exited <- err
+	}()
 	start := time.Now()
 	log.Info("QEMU started", "pid", cmd.Process.Pid, "image", cfg.Dir, "api", fmt.Sprintf("127.0.0.1:%d", cfg.APIPort), "console", cfg.Console)
 
@@ -184,26 +192,4 @@ func exitStatus(err error) string {
 		return "0"
 	}
 	return err.Error()
-}
-
-// startLocked starts cmd from a goroutine locked to its OS thread for the
-// child's whole life: Pdeathsig fires when the *thread* that started the
-// child exits, and the Go runtime may retire an idle thread at any time.
-func startLocked(cmd *exec.Cmd) (<-chan error, error) {
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return exited, nil
 }
