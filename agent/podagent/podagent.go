@@ -189,6 +189,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PodsDir: filepath.Join(cfg.StateDir, "kubelet", "pods"),
 		// A memory-backed emptyDir is at most the node's allocatable.
 		MemoryAllocatable: node.Status.Allocatable.Memory().Value(),
+		// An offline board runs the :latest images it has (device.yaml).
+		OfflineImageFallback: dev.Images.UseStoredWhenOffline(),
 	})
 	if err != nil {
 		return fmt.Errorf("start pod manager: %w", err)
