@@ -200,7 +200,8 @@ type Runtime interface {
 	// StopContainer sends the image's stop signal (else SIGTERM), waits up
 	// to grace, then SIGKILLs. Stopping an exited container is a no-op.
 	StopContainer(ctx context.Context, id string, grace time.Duration) error
-	// RemoveContainer deletes a stopped instance (its log stays).
+	// RemoveContainer deletes a stopped instance and its log files
+	// (kubelet removes a container's log with the container).
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers returns every instance this agent created, including
 	// ones left by an earlier run of the agent.

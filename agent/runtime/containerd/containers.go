@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
 
+	"github.com/podboot/podboot/agent/logs"
 	"github.com/podboot/podboot/agent/runtime"
 )
 
@@ -210,8 +211,9 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, grace time.Durat
 	}
 }
 
-// RemoveContainer deletes a stopped container's task, container and
-// snapshot; its log stays.
+// RemoveContainer deletes a stopped container's task, container, snapshot
+// and log files, as kubelet's removeContainer does (the log goes with the
+// instance: the pod keeps the current and the previous one).
 func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	ctx = r.withNamespace(ctx)
 	ctr, err := r.client.LoadContainer(ctx, id)
@@ -220,6 +222,10 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 		return nil
 	}
 	if err != nil {
+		return fmt.Errorf("remove container %q: %w", id, err)
+	}
+	labels, err := ctr.Labels(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %q: %w", id, err)
 	}
 	task, err := ctr.Task(ctx, nil)
@@ -244,6 +250,12 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 	}
 	if err := removeAll(r.fifoDir(id)); err != nil {
 		return fmt.Errorf("remove container %q: %w", id, err)
+	}
+	// After dropCopier: the copier has closed the file.
+	if path := labels[LabelLogPath]; path != "" {
+		if err := logs.RemoveFiles(path); err != nil {
+			return fmt.Errorf("remove container %q: %w", id, err)
+		}
 	}
 	return nil
 }

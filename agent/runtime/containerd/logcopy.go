@@ -52,7 +52,7 @@ func (r *Runtime) openFIFOs(fifos *cio.FIFOSet) (*cio.DirectIO, error) {
 // startCopier copies dio into the log at path (appending) until the task's
 // streams end or the copier is detached.
 func (r *Runtime) startCopier(id string, dio *cio.DirectIO, path string) (*logCopier, error) {
-	lw, err := logs.NewWriter(path, r.cfg.Logs)
+	lw, err := r.logBudget.NewWriter(path, r.cfg.Logs)
 	if err != nil {
 		return nil, err
 	}
@@ -151,4 +151,20 @@ func (r *Runtime) waitCopier(ctx context.Context, id string) {
 	}
 	r.mu.Unlock()
 	c.detach()
+}
+
+// newLogBudget holds the logs under LogRoot to Logs.MaxTotal.
+func (r *Runtime) newLogBudget() *logs.Budget {
+	return logs.NewBudget(r.cfg.LogRoot, r.cfg.Logs.MaxTotal, r.reportLogBudget)
+}
+
+// reportLogBudget logs what an enforcement of the log budget removed, as
+// kubelet logs its container log GC.
+func (r *Runtime) reportLogBudget(removed []string, err error) {
+	if len(removed) > 0 {
+		r.log.Info("container logs over their budget: removed the oldest", "budget", r.cfg.Logs.MaxTotal, "removed", removed)
+	}
+	if err != nil {
+		r.log.Warn("hold container logs to their budget", "err", err)
+	}
 }

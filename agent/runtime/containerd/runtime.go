@@ -44,8 +44,12 @@ type Config struct {
 	// ("http://127.0.0.1:5000" speaks plain HTTP), then the registry
 	// itself. Pulled images keep their original names.
 	Mirrors map[string][]string
-	// Logs configures the containers' log files (rotation).
+	// Logs configures the containers' log files: rotation, and the total
+	// all of them under LogRoot are held to.
 	Logs logs.Config
+	// LogRoot is where the containers' LogDirs are, <ns>_<name>_<uid>/
+	// <container>/ (default <StateDir>/pods): the log budget's scope.
+	LogRoot string
 	// Network attaches each pod with its own network namespace to the pod
 	// network (CNI); nil leaves such pods with loopback only.
 	Network PodNetwork
@@ -83,6 +87,9 @@ type Runtime struct {
 	sandboxMu sync.Mutex
 	publishMu sync.Mutex // held while events are sent to subscribers
 
+	// logBudget holds all the containers' logs to Logs.MaxTotal.
+	logBudget *logs.Budget
+
 	mu      sync.Mutex
 	copiers map[string]*logCopier // container ID → its attached log copier
 	subs    map[chan runtime.Event]context.Context
@@ -100,6 +107,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.HostsFile == "" {
 		cfg.HostsFile = "/etc/hosts"
+	}
+	if cfg.LogRoot == "" && cfg.StateDir != "" {
+		cfg.LogRoot = filepath.Join(cfg.StateDir, "pods")
+	}
+	if cfg.Logs.MaxTotal == 0 {
+		cfg.Logs.MaxTotal = logs.DefaultConfig().MaxTotal
 	}
 	if cfg.Address == "" || cfg.StateDir == "" {
 		return nil, errors.New("containerd runtime: Address and StateDir are required")
@@ -126,6 +139,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		copiers: map[string]*logCopier{},
 		subs:    map[chan runtime.Event]context.Context{},
 	}
+	r.logBudget = r.newLogBudget()
+	// A smaller budget than the last agent's, or logs left by it: no
+	// writer is open yet, and the newest attempt of each container is
+	// never removed, so running containers' files stay.
+	r.reportLogBudget(r.logBudget.Enforce())
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
