@@ -130,9 +130,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		StateDir: cfg.StateDir,
 		RuncPath: cfg.RuncPath,
 		RuncRoot: cfg.RuncRoot,
-		Logs:     cfg.Logs,
 		Mirrors:  dev.Mirrors(),
 		Log:      log.With("component", "runtime"),
+
+		// Flags over device.yaml's logs section (docs/runtime.md, "Container logs").
+		Logs: cfg.Logs.Or(logs.Config{MaxSize: dev.Logs.MaxSize(), MaxFiles: dev.Logs.ContainerLogMaxFiles, MaxTotal: dev.Logs.MaxTotal()}),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to containerd at %q: %w", cfg.ContainerdAddress, err)
