@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver file, the base of the pods' /etc/resolv.conf (kubelet's --resolv-conf)")
 	flag.StringVar(&cfg.CgroupRoot, "cgroup-root", "/", "cgroup under which the pods' kubepods cgroup is made (kubelet's --cgroup-root)")
 	flag.DurationVar(&cfg.Resync, "resync", 0, "manifest resync period (default 30s)")
+	logFlags(flag.CommandLine, &cfg.Logs)
 	flag.BoolVar(&debug, "debug", false, "debug logging")
 	flag.Parse()
 	cfg.DeviceListeners = deviceListeners.value()
