@@ -2,6 +2,7 @@ package volumes
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,27 +67,63 @@ func subPath(volumePath, sub, volume, container string) (string, error) {
 		return "", fmt.Errorf("error SubPath `%s` must not be an absolute path", sub)
 	}
 	if err := noBacksteps(sub); err != nil {
-		return "", fmt.Errorf("unable to provision SubPath `%s`: %v", sub, err)
+		return "", fmt.Errorf("unable to provision SubPath `%s`: %w", sub, err)
 	}
 	p := filepath.Join(volumePath, sub)
 	if _, err := os.Lstat(p); os.IsNotExist(err) {
-		if err := makeSubPathDirs(volumePath, sub); err != nil {
-			// kubelet keeps the node's details out of the message.
-			return "", fmt.Errorf("failed to create subPath directory for volumeMount %q of container %q", volume, container)
+		fi, err := os.Stat(volumePath)
+		if err != nil {
+			return "", err // kubelet's GetMode error, as it is
+		}
+		if err := makeSubPathDirs(volumePath, sub, fi.Mode().Perm()); err != nil {
+			return "", &SubPathError{Op: "create subPath directory", Volume: volume, Container: container, Err: err}
 		}
 	}
+	resolved, err := resolveSubPath(volumePath, p, sub, volume)
+	if err != nil {
+		return "", &SubPathError{Op: "prepare subPath", Volume: volume, Container: container, Err: err}
+	}
+	return resolved, nil
+}
+
+// resolveSubPath is p (volumePath joined with sub) with its symlinks
+// resolved, which must stay inside the volume.
+func resolveSubPath(volumePath, p, sub, volume string) (string, error) {
 	base, err := filepath.EvalSymlinks(volumePath)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("resolve the path of volume %q: %w", volume, err)
 	}
 	resolved, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("resolve subPath %q of volume %q: %w", sub, volume, err)
 	}
 	if resolved != base && !strings.HasPrefix(resolved, base+string(filepath.Separator)) {
-		return "", fmt.Errorf("subpath %q not within volume path %q", resolved, base)
+		return "", fmt.Errorf("subPath %q resolves to %q, outside the volume's path %q", sub, resolved, base)
 	}
 	return resolved, nil
+}
+
+// SubPathError is a volumeMount's subPath that could not be made or
+// resolved. Its message is kubelet's, which keeps the node's paths out of
+// the pod's status and events ("Don't pass detailed error back to the
+// user"); the cause stays in the chain (Unwrap) and in the agent's log
+// (LogValue), where kubelet logs it.
+type SubPathError struct {
+	Op        string // kubelet's words: "create subPath directory", "prepare subPath"
+	Volume    string // the volumeMount's name
+	Container string
+	Err       error
+}
+
+func (e *SubPathError) Error() string {
+	return fmt.Sprintf("failed to %s for volumeMount %q of container %q", e.Op, e.Volume, e.Container)
+}
+
+func (e *SubPathError) Unwrap() error { return e.Err }
+
+// LogValue is the message with its cause, for the agent's log.
+func (e *SubPathError) LogValue() slog.Value {
+	return slog.StringValue(e.Error() + ": " + e.Err.Error())
 }
 
 func findVolume(pod *corev1.Pod, name string) *corev1.Volume {
@@ -101,12 +138,7 @@ func findVolume(pod *corev1.Pod, name string) *corev1.Volume {
 // makeSubPathDirs makes the missing directories of sub under volumePath
 // with the volume's permissions, chmod'ed past the umask as SafeMakeDir's
 // are.
-func makeSubPathDirs(volumePath, sub string) error {
-	fi, err := os.Stat(volumePath)
-	if err != nil {
-		return err
-	}
-	perm := fi.Mode().Perm()
+func makeSubPathDirs(volumePath, sub string, perm os.FileMode) error {
 	p := volumePath
 	for _, part := range strings.Split(filepath.Clean(sub), string(filepath.Separator)) {
 		p = filepath.Join(p, part)
