@@ -107,7 +107,8 @@ func resolveSubPath(volumePath, p, sub, volume string) (string, error) {
 // resolved. Its message is kubelet's, which keeps the node's paths out of
 // the pod's status and events ("Don't pass detailed error back to the
 // user"); the cause stays in the chain (Unwrap) and in the agent's log
-// (LogValue), where kubelet logs it.
+// (LogValue), where kubelet's line names only the container and volume
+// and so leaves a person nothing to fix from.
 type SubPathError struct {
 	Op        string // kubelet's words: "create subPath directory", "prepare subPath"
 	Volume    string // the volumeMount's name
