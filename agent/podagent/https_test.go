@@ -239,3 +239,135 @@ func waitHTTPS(t *testing.T, url string, pool *x509.CertPool, logs fmt.Stringer)
 	}
 	t.Fatalf("%s never answered: %v\n%s", url, err, logs)
 }
+
+// tornFlash writes a whole credentials set, then breaks it as a power cut
+// or a failing card would; it returns the set clients were handed.
+func tornFlash(t *testing.T, flash string, tear func(api string, other *apiauth.Credentials)) *apiauth.Credentials {
+	t.Helper()
+	orig, err := apiauth.Generate([]string{"localhost", "board-1"}, []net.IP{net.ParseIP("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := apiauth.Generate([]string{"localhost"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orig.WriteFlash(flash); err != nil {
+		t.Fatal(err)
+	}
+	tear(filepath.Join(flash, apiauth.Dir), other)
+	return orig
+}
+
+func mustWrite(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After a torn reissue, or any other torn or corrupt set whose CA is
+// intact, the next start serves HTTPS with a certificate that verifies
+// against the unchanged CA the kubeconfigs hold, and the token they hold
+// still works.
+func TestHTTPSServesAfterATornSet(t *testing.T) {
+	tests := []struct {
+		name string
+		tear func(t *testing.T, api string, other *apiauth.Credentials)
+	}{
+		{"reissue cut between the key and the certificate", func(t *testing.T, api string, other *apiauth.Credentials) {
+			mustWrite(t, filepath.Join(api, apiauth.KeyFile), other.Key)
+		}},
+		{"truncated certificate", func(t *testing.T, api string, other *apiauth.Credentials) {
+			mustWrite(t, filepath.Join(api, apiauth.CertFile), []byte("-----BEGIN CERTIFICATE-----\nMIIB"))
+		}},
+		{"missing key", func(t *testing.T, api string, other *apiauth.Credentials) {
+			os.Remove(filepath.Join(api, apiauth.KeyFile))
+		}},
+		{"missing certificate and a temporary directory left", func(t *testing.T, api string, other *apiauth.Credentials) {
+			os.Remove(filepath.Join(api, apiauth.CertFile))
+			if err := os.Mkdir(filepath.Join(filepath.Dir(api), ".api-123"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flash := t.TempDir()
+			orig := tornFlash(t, flash, func(api string, other *apiauth.Credentials) { tt.tear(t, api, other) })
+			var logs syncBuffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			addr := freeLoopbackAddr(t)
+			cfg := Config{FlashDir: flash, NodeName: "board-1", DeviceListeners: true}
+			mux := http.NewServeMux()
+			mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+			listeners, keeper, err := cfg.listeners(device.API{Listen: addr, VsockPort: -1}, mux, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(listeners) != 1 || keeper == nil {
+				t.Fatalf("no HTTPS listener after a torn set:\n%s", logs.String())
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				listeners[0].serve(ctx, log)
+				close(done)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				listeners[0].srv.Shutdown(context.Background())
+				<-done
+			})
+			pool, err := orig.CertPool()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, port, _ := net.SplitHostPort(addr)
+			for _, host := range []string{"127.0.0.1", "localhost"} {
+				c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+				var resp *http.Response
+				for range 100 {
+					req, _ := http.NewRequest("GET", "https://"+net.JoinHostPort(host, port)+"/api", nil)
+					req.Header.Set("Authorization", "Bearer "+orig.Token)
+					if resp, err = c.Do(req); err == nil {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if err != nil {
+					t.Fatalf("HTTPS to %s with the kubeconfig's CA: %v\n%s", host, err, logs.String())
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("HTTPS to %s with the kubeconfig's token: %s", host, resp.Status)
+				}
+			}
+		})
+	}
+}
+
+// A CA that is gone is not replaced: HTTPS stays off, the log says what a
+// person must do, and the flash is left as it was for them.
+func TestHTTPSOffWhenTheCAIsGone(t *testing.T) {
+	flash := t.TempDir()
+	tornFlash(t, flash, func(api string, _ *apiauth.Credentials) { os.Remove(filepath.Join(api, apiauth.CACertFile)) })
+	before := snapshotDir(t, flash)
+	var logs syncBuffer
+	cfg := Config{FlashDir: flash, NodeName: "board-1", DeviceListeners: true}
+	listeners, keeper, err := cfg.listeners(device.API{Listen: freeLoopbackAddr(t), VsockPort: -1}, http.NotFoundHandler(), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listeners) != 0 || keeper != nil {
+		t.Fatalf("HTTPS served with the CA gone (a new CA?): %d listeners\n%s", len(listeners), logs.String())
+	}
+	for _, want := range []string{"HTTPS API listener off", "ca.crt", "does not replace", "restore", "delete"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, logs.String())
+		}
+	}
+	if after := snapshotDir(t, flash); after != before {
+		t.Errorf("the flash changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/mdlayher/vsock"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/agent/api"
@@ -123,22 +125,29 @@ func listenVsock(port uint32) (net.Listener, error) {
 }
 
 // certKeeper serves the flash's server certificate and issues a new one
-// (same CA and token) when the board gains a name or address it lacks.
+// (same CA, key and token) when the board gains a name or address kubectl
+// would dial that the certificate lacks. At start it repairs a torn or
+// corrupt set (apiauth.Ensure).
 type certKeeper struct {
 	flash string
 	sans  func() ([]string, []net.IP)
 	log   *slog.Logger
-	// ensure is apiauth.EnsureFlash; tests make it fail.
-	ensure func(dir string, hosts []string, ips []net.IP) (*apiauth.Credentials, bool, error)
+	// ensure is apiauth.Ensure; tests make it fail.
+	ensure func(dir string, hosts []string, ips []net.IP) (*apiauth.Credentials, apiauth.Report, error)
 
 	mu    sync.Mutex
 	creds *apiauth.Credentials
 	cert  *tls.Certificate
+	// tried is what ensure was last asked to cover: when it could not (no
+	// CA key, a flash that cannot be written), the same names are not
+	// tried again every check, only new ones.
+	tried string
 }
 
-// newCertKeeper loads the credentials, generating them on a first boot.
+// newCertKeeper loads the credentials, repairing them or generating them
+// on a first boot.
 func newCertKeeper(flash string, sans func() ([]string, []net.IP), log *slog.Logger) (*certKeeper, error) {
-	k := &certKeeper{flash: flash, sans: sans, log: log, ensure: apiauth.EnsureFlash}
+	k := &certKeeper{flash: flash, sans: sans, log: log, ensure: apiauth.Ensure}
 	if err := k.refresh(); err != nil {
 		return nil, err
 	}
@@ -152,19 +161,20 @@ func (k *certKeeper) refresh() error {
 	if k.creds != nil && k.creds.Covers(hosts, ips) {
 		return nil
 	}
-	creds, changed, err := k.ensure(k.flash, hosts, ips)
+	want := fmt.Sprint(hosts, ips)
+	if k.creds != nil && want == k.tried {
+		return nil
+	}
+	k.tried = want
+	creds, report, err := k.ensure(k.flash, hosts, ips)
+	k.logReport(report, hosts, ips)
 	if err != nil {
-		// A flash that cannot be written (mounted read-only after a bad
-		// fsck) must not take HTTPS down: serve what is there.
-		loaded, lerr := apiauth.LoadFlash(k.flash)
-		if lerr != nil {
+		if creds == nil {
 			return err
 		}
-		if k.creds != nil && string(loaded.Cert) == string(k.creds.Cert) {
-			return nil // already serving it; the error was logged before
-		}
-		k.log.Warn("could not issue an API server certificate for the board's names; serving the one on the flash", "err", err)
-		creds, changed = loaded, false
+		// A flash that cannot be written (mounted read-only after a bad
+		// fsck) must not take HTTPS down: serve the repair from memory.
+		k.log.Warn("could not write the API credentials to the flash; serving them from memory until the next start", "err", err)
 	}
 	if k.creds != nil && creds.Token != k.creds.Token {
 		// The API checks the token read at start; a new one needs a restart.
@@ -175,11 +185,29 @@ func (k *certKeeper) refresh() error {
 	if err != nil {
 		return fmt.Errorf("load API server certificate: %w", err)
 	}
-	if changed {
-		k.log.Info("wrote API credentials", "dir", k.flash+"/"+apiauth.Dir, "names", hosts, "addresses", ips)
-	}
 	k.creds, k.cert = creds, &pair
 	return nil
+}
+
+// logReport says what Ensure did, at the level a person should see it.
+func (k *certKeeper) logReport(r apiauth.Report, hosts []string, ips []net.IP) {
+	dir := filepath.Join(k.flash, apiauth.Dir)
+	if len(r.Removed) > 0 {
+		k.log.Info("removed leftovers of an interrupted API credentials write", "paths", r.Removed)
+	}
+	for _, w := range r.Warnings {
+		k.log.Warn("API credentials: "+w, "dir", dir)
+	}
+	switch {
+	case r.Generated:
+		k.log.Info("wrote API credentials: a new CA, token, key and certificate (first start); make kubeconfigs from the flash's ca.crt and token", "dir", dir, "names", hosts, "addresses", ips)
+		return
+	case r.NewToken:
+		k.log.Warn("API token was lost and a new one written: kubeconfigs with the old token are refused until they get the new one", "file", filepath.Join(dir, apiauth.TokenFile), "why", r.Why)
+	}
+	if r.Reissued {
+		k.log.Info("wrote API credentials: a new server certificate from the same CA", "dir", dir, "why", r.Why, "names", hosts, "addresses", ips)
+	}
 }
 
 func (k *certKeeper) token() string {
@@ -209,22 +237,85 @@ func (k *certKeeper) run(ctx context.Context) {
 	}
 }
 
+// hostAddr is one of the board's addresses, as netlink reports it.
+type hostAddr struct {
+	link     string // interface name
+	linkType string // netlink's kind: "device" for a NIC; "bridge", "veth", ...
+	loopback bool
+	ip       net.IP
+	scope    int // RT_SCOPE_*
+	flags    int // IFA_F_*
+}
+
+// listHostAddrs lists every address of every link.
+func listHostAddrs() ([]hostAddr, error) {
+	var (
+		links []netlink.Link
+		addrs []netlink.Addr
+		err   error
+	)
+	// A dump the kernel interrupts (a link or address changed meanwhile)
+	// is incomplete: take it again, a bounded number of times.
+	for range 3 {
+		if links, err = netlink.LinkList(); err == nil {
+			addrs, err = netlink.AddrList(nil, netlink.FAMILY_ALL)
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the board's addresses: %w", err)
+	}
+	byIndex := map[int]netlink.Link{}
+	for _, l := range links {
+		byIndex[l.Attrs().Index] = l
+	}
+	var out []hostAddr
+	for _, a := range addrs {
+		l, ok := byIndex[a.LinkIndex]
+		if !ok || a.IPNet == nil {
+			continue
+		}
+		out = append(out, hostAddr{link: l.Attrs().Name, linkType: l.Type(), loopback: l.Attrs().Flags&net.FlagLoopback != 0,
+			ip: a.IP, scope: a.Scope, flags: a.Flags})
+	}
+	return out, nil
+}
+
+// dialableIPs are the addresses kubectl would dial: the stable, global
+// addresses of the host link (a NIC: netlink's "device" kind, as
+// netsetup/hostnet picks it). Not the pods' bridge (cni0) or veths, whose
+// addresses appear when the first pod starts; not link-local or
+// site-local (QEMU's fec0::/64) addresses; not IPv6 temporary (privacy)
+// addresses, which change every day, nor deprecated, tentative or
+// duplicate ones. Each of those would rewrite the certificate on the
+// flash for an address no kubeconfig names.
+func dialableIPs(addrs []hostAddr) []net.IP {
+	const unusable = unix.IFA_F_TEMPORARY | unix.IFA_F_DEPRECATED | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED
+	var out []net.IP
+	for _, a := range addrs {
+		if a.loopback || a.linkType != "device" || a.scope != unix.RT_SCOPE_UNIVERSE ||
+			!a.ip.IsGlobalUnicast() || a.flags&unusable != 0 {
+			continue
+		}
+		out = append(out, a.ip)
+	}
+	return out
+}
+
 // boardSANs are the names and addresses the server certificate must carry:
-// localhost, the node name and hostname, loopback, and every global
-// unicast address of the board.
-func boardSANs(nodeName string) ([]string, []net.IP) {
+// localhost, the node name and hostname, loopback, and the host link's
+// addresses (dialableIPs). When the addresses cannot be listed, the
+// certificate keeps what it has until the next check.
+func boardSANs(nodeName string, list func() ([]hostAddr, error)) ([]string, []net.IP) {
 	hosts := []string{"localhost", nodeName}
 	if h, err := os.Hostname(); err == nil && h != nodeName {
 		hosts = append(hosts, h)
 	}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.IsGlobalUnicast() {
-				ips = append(ips, ipn.IP)
-			}
-		}
+	if addrs, err := list(); err == nil {
+		ips = append(ips, dialableIPs(addrs)...)
 	}
 	return hosts, ips
 }
@@ -239,7 +330,7 @@ func deviceListeners(cfg Config, dev device.API, handler http.Handler, log *slog
 		keeper *certKeeper
 	)
 	if addr := dev.Listen; addr != "off" {
-		k, err := newCertKeeper(cfg.FlashDir, func() ([]string, []net.IP) { return boardSANs(cfg.NodeName) }, log)
+		k, err := newCertKeeper(cfg.FlashDir, func() ([]string, []net.IP) { return boardSANs(cfg.NodeName, listHostAddrs) }, log)
 		if err != nil {
 			log.Error("HTTPS API listener off: no usable credentials", "address", addr, "err", err)
 		} else {

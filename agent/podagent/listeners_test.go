@@ -5,16 +5,21 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/agent/apiauth"
@@ -175,41 +180,176 @@ func TestCertKeeper(t *testing.T) {
 	}
 }
 
-// A flash that cannot be written keeps serving the certificate it has.
+// A flash that cannot be written keeps serving: what Ensure repaired or
+// issued in memory, logged once, not retried every check for the same
+// addresses.
 func TestCertKeeperReadOnlyFlash(t *testing.T) {
-	flash := t.TempDir()
 	creds, err := apiauth.Generate([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := creds.WriteFlash(flash); err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
+	calls := 0
 	k := &certKeeper{
-		flash: flash,
+		flash: t.TempDir(),
 		sans:  func() ([]string, []net.IP) { return []string{"localhost", "elsewhere"}, nil },
 		log:   slog.New(slog.NewTextHandler(&logs, nil)),
-		ensure: func(string, []string, []net.IP) (*apiauth.Credentials, bool, error) {
-			return nil, false, errors.New("write api/tls.crt: read-only file system")
+		ensure: func(string, []string, []net.IP) (*apiauth.Credentials, apiauth.Report, error) {
+			calls++
+			return creds, apiauth.Report{Reissued: true}, errors.New("write api/tls.crt: read-only file system")
 		},
 	}
 	if err := k.refresh(); err != nil {
 		t.Fatalf("refresh with a read-only flash: %v", err)
 	}
 	if k.token() != creds.Token {
-		t.Error("not serving the flash's credentials")
+		t.Error("not serving the credentials made in memory")
 	}
 	if err := k.refresh(); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(logs.String(), "read-only file system"); n != 1 {
-		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "read-only file system"); n != 1 || calls != 1 {
+		t.Errorf("ensure called %d times, the failure logged %d times; want once each:\n%s", calls, n, logs.String())
 	}
-	// Nothing on the flash at all: HTTPS cannot start.
-	k.flash = t.TempDir()
+	// Nothing usable at all: HTTPS cannot start.
 	k.creds = nil
+	k.ensure = func(string, []string, []net.IP) (*apiauth.Credentials, apiauth.Report, error) {
+		return nil, apiauth.Report{}, errors.New("read-only file system")
+	}
 	if err := k.refresh(); err == nil {
 		t.Error("no credentials and a read-only flash: no error")
 	}
+}
+
+func TestDialableIPs(t *testing.T) {
+	eth := func(ip string) hostAddr { return hostAddr{link: "eth0", linkType: "device", ip: net.ParseIP(ip)} }
+	with := func(a hostAddr, f func(*hostAddr)) hostAddr { f(&a); return a }
+	addrs := []hostAddr{
+		{link: "lo", linkType: "device", loopback: true, ip: net.ParseIP("127.0.0.1"), scope: unix.RT_SCOPE_HOST},
+		eth("10.0.2.15"),
+		eth("192.168.1.20"),
+		eth("2001:db8::5054:ff:fe12:3456"), // SLAAC, stable
+		eth("fd00:1::2"),                   // ULA
+		with(eth("2001:db8::a1b2:c3d4"), func(a *hostAddr) { a.flags = unix.IFA_F_TEMPORARY }),
+		with(eth("2001:db8::dead"), func(a *hostAddr) { a.flags = unix.IFA_F_DEPRECATED }),
+		with(eth("2001:db8::beef"), func(a *hostAddr) { a.flags = unix.IFA_F_TENTATIVE }),
+		with(eth("2001:db8::f00"), func(a *hostAddr) { a.flags = unix.IFA_F_DADFAILED }),
+		with(eth("fe80::5054:ff:fe12:3456"), func(a *hostAddr) { a.scope = unix.RT_SCOPE_LINK }),
+		with(eth("fec0::5054:ff:fe12:3456"), func(a *hostAddr) { a.scope = unix.RT_SCOPE_SITE }), // QEMU's user network
+		with(eth("169.254.7.7"), func(a *hostAddr) {}),                                           // zeroconf, scope left global
+		{link: "cni0", linkType: "bridge", ip: net.ParseIP("10.88.0.1")},
+		{link: "cni0", linkType: "bridge", ip: net.ParseIP("fe80::1"), scope: unix.RT_SCOPE_LINK},
+		{link: "veth1234", linkType: "veth", ip: net.ParseIP("fe80::2"), scope: unix.RT_SCOPE_LINK},
+		{link: "wlan0", linkType: "device", ip: net.ParseIP("192.168.4.9")},
+	}
+	var got []string
+	for _, ip := range dialableIPs(addrs) {
+		got = append(got, ip.String())
+	}
+	want := []string{"10.0.2.15", "192.168.1.20", "2001:db8::5054:ff:fe12:3456", "fd00:1::2", "192.168.4.9"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dialableIPs (-want +got):\n%s", diff)
+	}
+}
+
+// The pods' bridge, link-local and temporary IPv6 addresses appearing
+// after start (on the QEMU board about 30 s in) do not rewrite the
+// certificate; a second start with the same addresses writes nothing;
+// only a new address on the host link does, once.
+func TestCertKeeperWritesOnlyForNewHostAddresses(t *testing.T) {
+	flash := t.TempDir()
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := []hostAddr{
+		{link: "lo", linkType: "device", loopback: true, ip: net.ParseIP("127.0.0.1"), scope: unix.RT_SCOPE_HOST},
+		{link: "eth0", linkType: "device", ip: net.ParseIP("10.0.2.15")},
+	}
+	later := append(slices.Clone(boot),
+		hostAddr{link: "cni0", linkType: "bridge", ip: net.ParseIP("10.88.0.1")},
+		hostAddr{link: "cni0", linkType: "bridge", ip: net.ParseIP("fe80::b8e1:1ff:fe2c:5a3e"), scope: unix.RT_SCOPE_LINK},
+		hostAddr{link: "veth3f1a", linkType: "veth", ip: net.ParseIP("fe80::4c3b:2ff:fe11:9a0c"), scope: unix.RT_SCOPE_LINK},
+		hostAddr{link: "eth0", linkType: "device", ip: net.ParseIP("fe80::5054:ff:fe12:3456"), scope: unix.RT_SCOPE_LINK},
+		hostAddr{link: "eth0", linkType: "device", ip: net.ParseIP("fec0::5054:ff:fe12:3456"), scope: unix.RT_SCOPE_SITE},
+		hostAddr{link: "eth0", linkType: "device", ip: net.ParseIP("2001:db8::9c1e:77ff:fe0a:1"), flags: unix.IFA_F_TEMPORARY},
+	)
+	current := boot
+	sans := func() ([]string, []net.IP) {
+		return boardSANs("board", func() ([]hostAddr, error) { return current, nil })
+	}
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	k, err := newCertKeeper(flash, sans, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := k.getCertificate(nil)
+	for _, name := range []string{"localhost", "board", hostname, "127.0.0.1", "::1", "10.0.2.15"} {
+		if err := first.Leaf.VerifyHostname(name); err != nil {
+			t.Errorf("first start's certificate: %v", err)
+		}
+	}
+
+	before := snapshotDir(t, flash)
+	current = later
+	if err := k.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := k.getCertificate(nil); got != first {
+		t.Error("the pods' bridge or a link-local, site-local or temporary address replaced the certificate")
+	}
+	// The next boot: the same addresses, from the start.
+	k2, err := newCertKeeper(flash, sans, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshotDir(t, flash); after != before {
+		t.Errorf("the flash was written with no new host address:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if n := strings.Count(logs.String(), "wrote API credentials"); n != 1 {
+		t.Errorf("credentials written %d times, want once (the first start):\n%s", n, logs.String())
+	}
+
+	// A new DHCP lease on the host link is a new address: one new
+	// certificate, with the old address kept.
+	current = append(slices.Clone(later), hostAddr{link: "eth0", linkType: "device", ip: net.ParseIP("192.168.1.20")})
+	if err := k2.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := k2.getCertificate(nil)
+	for _, name := range []string{"192.168.1.20", "10.0.2.15"} {
+		if err := cert.Leaf.VerifyHostname(name); err != nil {
+			t.Errorf("after a new lease: %v", err)
+		}
+	}
+	if err := cert.Leaf.VerifyHostname("10.88.0.1"); err == nil {
+		t.Error("the certificate names the pods' bridge")
+	}
+	if n := strings.Count(logs.String(), "wrote API credentials"); n != 2 {
+		t.Errorf("credentials written %d times, want twice (first start, new lease):\n%s", n, logs.String())
+	}
+}
+
+// snapshotDir lists every entry under dir with what a write would
+// change: inode (a rename), size, modification and change times.
+func snapshotDir(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		st := fi.Sys().(*syscall.Stat_t)
+		fmt.Fprintf(&b, "%s %v ino=%d size=%d mtime=%d.%09d ctime=%d.%09d\n", rel, fi.Mode(), st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
