@@ -31,6 +31,11 @@ import (
 // container writes to, or the only log left of a finished one. So the
 // budget holds as long as the containers' current files fit in it; see
 // docs/runtime.md, "Container logs".
+//
+// A file a Writer has open counts at its MaxSize, not at its size: it
+// grows up to that without a rotation, so the room is kept for it, and
+// the total stays within the budget between enforcements too. The budget
+// is enforced when a Writer opens and after each rotation.
 type Budget struct {
 	root   string
 	max    int64
@@ -38,8 +43,14 @@ type Budget struct {
 
 	enforceMu sync.Mutex // one Enforce at a time
 
-	mu   sync.Mutex     // guards open
-	open map[string]int // paths of open Writers (a count: adoption may open one twice)
+	mu   sync.Mutex         // guards open
+	open map[string]openLog // by path
+}
+
+// openLog is a file Writers have open (adoption may open one twice).
+type openLog struct {
+	writers int
+	maxSize int64 // what it may grow to before it rotates
 }
 
 // NewBudget holds the logs under root to max bytes (DefaultConfig's
@@ -50,11 +61,12 @@ func NewBudget(root string, max int64, report func(removed []string, err error))
 	if max <= 0 {
 		max = DefaultConfig().MaxTotal
 	}
-	return &Budget{root: root, max: max, report: report, open: map[string]int{}}
+	return &Budget{root: root, max: max, report: report, open: map[string]openLog{}}
 }
 
 // NewWriter opens a Writer whose file the budget never removes while it is
-// open, and which has the budget enforced after each of its rotations.
+// open, and has the budget enforced: now, with room kept for the new file,
+// and after each of its rotations.
 func (b *Budget) NewWriter(path string, cfg Config) (*Writer, error) {
 	w, err := NewWriter(path, cfg)
 	if err != nil {
@@ -62,26 +74,37 @@ func (b *Budget) NewWriter(path string, cfg Config) (*Writer, error) {
 	}
 	w.budget = b
 	b.mu.Lock()
-	b.open[path]++
+	o := b.open[path]
+	o.writers++
+	o.maxSize = max(o.maxSize, w.cfg.MaxSize)
+	b.open[path] = o
 	b.mu.Unlock()
+	b.enforceAndReport()
 	return w, nil
 }
 
 func (b *Budget) closed(path string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.open[path]--; b.open[path] <= 0 {
+	o := b.open[path]
+	if o.writers--; o.writers <= 0 {
 		delete(b.open, path)
+		return
 	}
+	b.open[path] = o
 }
 
-func (b *Budget) isOpen(path string) bool {
+// openFile says whether a Writer has path open and what it may grow to.
+func (b *Budget) openFile(path string) (maxSize int64, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.open[path] > 0
+	o, ok := b.open[path]
+	return o.maxSize, ok
 }
 
-func (b *Budget) rotated() {
+func (b *Budget) rotated() { b.enforceAndReport() }
+
+func (b *Budget) enforceAndReport() {
 	removed, err := b.Enforce()
 	if b.report != nil && (len(removed) > 0 || err != nil) {
 		b.report(removed, err)
@@ -109,8 +132,14 @@ func (b *Budget) Enforce() (removed []string, err error) {
 	}
 	var total int64
 	newest := map[string]int{} // container directory → its newest attempt
+	open := map[string]bool{}
 	for _, f := range files {
-		total += f.size
+		size := f.size
+		if maxSize, ok := b.openFile(f.path); ok {
+			open[f.path] = true
+			size = max(size, maxSize)
+		}
+		total += size
 		dir := filepath.Dir(f.path)
 		if n, ok := newest[dir]; !ok || f.attempt > n {
 			newest[dir] = f.attempt
@@ -124,7 +153,7 @@ func (b *Budget) Enforce() (removed []string, err error) {
 		switch {
 		case f.rotated:
 			rotated = append(rotated, f)
-		case f.attempt < newest[filepath.Dir(f.path)] && !b.isOpen(f.path):
+		case f.attempt < newest[filepath.Dir(f.path)] && !open[f.path]:
 			previous = append(previous, f)
 		}
 	}

@@ -63,7 +63,9 @@ func TestBudgetEnforce(t *testing.T) {
 		name  string
 		files map[string]logSpec
 		open  []string // relative paths held open by a Writer
-		max   int64
+		// openMaxSize is the open files' MaxSize (0: the default 1 MiB).
+		openMaxSize int64
+		max         int64
 		// removed is in the order of removal.
 		removed []string
 	}{
@@ -117,6 +119,20 @@ func TestBudgetEnforce(t *testing.T) {
 			removed: []string{"ns_a_1/c/0.log"},
 		},
 		{
+			// 610 bytes on disk, but the open file may grow to 1000
+			// before it rotates: room is kept for it.
+			name: "an open file counts at its maximum size",
+			files: map[string]logSpec{
+				"ns_a_1/c/0.log":   {10, 1 * min},
+				"ns_b_2/c/0.log":   {100, 2 * min},
+				"ns_b_2/c/0.log.1": {500, 3 * min},
+			},
+			open:        []string{"ns_a_1/c/0.log"},
+			openMaxSize: 1000,
+			max:         1200,
+			removed:     []string{"ns_b_2/c/0.log.1"},
+		},
+		{
 			name: "files that are not logs are neither counted nor removed",
 			files: map[string]logSpec{
 				"ns_a_1/c/notes.txt": {9000, 90 * min}, "ns_a_1/c/x.log": {9000, 90 * min},
@@ -129,18 +145,27 @@ func TestBudgetEnforce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			makeLogs(t, root, tc.files)
-			b := NewBudget(root, tc.max, nil)
+			// Opening a writer enforces the budget too: what it removes
+			// is reported.
+			var removed []string
+			b := NewBudget(root, tc.max, func(r []string, err error) {
+				if err != nil {
+					t.Errorf("enforce when a writer opens: %v", err)
+				}
+				removed = append(removed, r...)
+			})
 			for _, rel := range tc.open {
-				w, err := b.NewWriter(filepath.Join(root, rel), Config{})
+				w, err := b.NewWriter(filepath.Join(root, rel), Config{MaxSize: tc.openMaxSize})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer w.Close()
 			}
-			removed, err := b.Enforce()
+			r, err := b.Enforce()
 			if err != nil {
 				t.Fatalf("Enforce: %v", err)
 			}
+			removed = append(removed, r...)
 			var gotRemoved []string
 			for _, p := range removed {
 				rel, _ := filepath.Rel(root, p)
@@ -290,5 +315,51 @@ func TestConfigOr(t *testing.T) {
 		if diff := cmp.Diff(tc.want, tc.flags.Or(device)); diff != "" {
 			t.Errorf("%s: (-want +got):\n%s", tc.name, diff)
 		}
+	}
+}
+
+// Writers rotating at once: the budget holds at every enforcement, and
+// so at the end, and no writer's open file is ever removed.
+func TestBudgetConcurrentWriters(t *testing.T) {
+	root := t.TempDir()
+	const writers, maxSize, budget = 8, 1000, 12000
+	b := NewBudget(root, budget, func(_ []string, err error) {
+		if err != nil {
+			t.Errorf("budget: %v", err)
+		}
+	})
+	var wg sync.WaitGroup
+	for i := range writers {
+		path := filepath.Join(root, "ns_p_"+string(rune('a'+i)), "c", "0.log")
+		w, err := b.NewWriter(path, Config{MaxSize: maxSize, MaxFiles: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for range 300 {
+				if _, err := w.Stream(Stdout).Write([]byte("some output of a busy container\n")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("a writer's open file: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	var total int64
+	for _, rel := range listFiles(t, root) {
+		st, err := os.Stat(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += st.Size()
+	}
+	if total > budget {
+		t.Errorf("logs take %d bytes, over the %d-byte budget", total, budget)
 	}
 }
