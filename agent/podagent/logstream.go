@@ -39,19 +39,9 @@ func (l *logStreamer) Stream(ctx context.Context, namespace, name string, opts *
 		return err
 	}
 	dir := filepath.Join(l.root, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID), container)
-	attempts := logAttempts(dir)
-	if len(attempts) == 0 {
-		if reason := waitingReason(pod, container); reason != "" {
-			return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, pod.Name, reason))
-		}
-		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is not available", container, pod.Name))
-	}
-	attempt := attempts[len(attempts)-1]
-	if opts.Previous {
-		if len(attempts) < 2 {
-			return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod.Name))
-		}
-		attempt = attempts[len(attempts)-2]
+	attempt, err := pickAttempt(pod, container, logAttempts(dir), opts.Previous)
+	if err != nil {
+		return err
 	}
 	ro := logs.ReadOptions{TailLines: -1, Timestamps: opts.Timestamps}
 	if opts.TailLines != nil {
@@ -75,6 +65,34 @@ func (l *logStreamer) Stream(ctx context.Context, namespace, name string, opts *
 		go l.cancelWhenStopped(ctx, cancel, pod, container, attempt)
 	}
 	return logs.Read(ctx, path, ro, w)
+}
+
+// pickAttempt chooses the log to read among the attempts that have one
+// (ascending), as kubelet's validateContainerLogStatus chooses the
+// instance: the newest, or with previous, lastState.terminated's: the
+// instance before the newest, except while the container waits to restart
+// after an exit (CrashLoopBackOff), when it is the newest (the one before
+// it went with its container).
+func pickAttempt(pod *corev1.Pod, container string, attempts []int, previous bool) (int, error) {
+	if len(attempts) == 0 {
+		if reason := waitingReason(pod, container); reason != "" {
+			return 0, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, pod.Name, reason))
+		}
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is not available", container, pod.Name))
+	}
+	if !previous {
+		return attempts[len(attempts)-1], nil
+	}
+	i := len(attempts) - 2
+	for _, cs := range allStatuses(pod) {
+		if cs.Name == container && cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil {
+			i = len(attempts) - 1
+		}
+	}
+	if i < 0 {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod.Name))
+	}
+	return attempts[i], nil
 }
 
 // cancelWhenStopped ends a follow once the followed instance is no longer
