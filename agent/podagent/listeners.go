@@ -242,23 +242,29 @@ type hostAddr struct {
 	link     string // interface name
 	linkType string // netlink's kind: "device" for a NIC; "bridge", "veth", ...
 	loopback bool
-	ip       net.IP
-	scope    int // RT_SCOPE_*
-	flags    int // IFA_F_*
+	// defaultRoute: the link carries a default route, as the host link
+	// does when device.yaml names a bridge, bond or VLAN for it.
+	defaultRoute bool
+	ip           net.IP
+	scope        int // RT_SCOPE_*
+	flags        int // IFA_F_*
 }
 
 // listHostAddrs lists every address of every link.
 func listHostAddrs() ([]hostAddr, error) {
 	var (
-		links []netlink.Link
-		addrs []netlink.Addr
-		err   error
+		links  []netlink.Link
+		addrs  []netlink.Addr
+		routes []netlink.Route
+		err    error
 	)
 	// A dump the kernel interrupts (a link or address changed meanwhile)
 	// is incomplete: take it again, a bounded number of times.
 	for range 3 {
 		if links, err = netlink.LinkList(); err == nil {
-			addrs, err = netlink.AddrList(nil, netlink.FAMILY_ALL)
+			if addrs, err = netlink.AddrList(nil, netlink.FAMILY_ALL); err == nil {
+				routes, err = netlink.RouteList(nil, netlink.FAMILY_ALL)
+			}
 		}
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
@@ -271,6 +277,12 @@ func listHostAddrs() ([]hostAddr, error) {
 	for _, l := range links {
 		byIndex[l.Attrs().Index] = l
 	}
+	withDefault := map[int]bool{}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+			withDefault[r.LinkIndex] = true
+		}
+	}
 	var out []hostAddr
 	for _, a := range addrs {
 		l, ok := byIndex[a.LinkIndex]
@@ -278,14 +290,21 @@ func listHostAddrs() ([]hostAddr, error) {
 			continue
 		}
 		out = append(out, hostAddr{link: l.Attrs().Name, linkType: l.Type(), loopback: l.Attrs().Flags&net.FlagLoopback != 0,
-			ip: a.IP, scope: a.Scope, flags: a.Flags})
+			defaultRoute: withDefault[a.LinkIndex], ip: a.IP, scope: a.Scope, flags: a.Flags})
 	}
 	return out, nil
 }
 
+func isZeroMask(m net.IPMask) bool {
+	ones, _ := m.Size()
+	return ones == 0
+}
+
 // dialableIPs are the addresses kubectl would dial: the stable, global
 // addresses of the host link (a NIC: netlink's "device" kind, as
-// netsetup/hostnet picks it). Not the pods' bridge (cni0) or veths, whose
+// netsetup/hostnet picks it; or any link with a default route, for a
+// bridge, bond or VLAN named in device.yaml). Not the pods' bridge (cni0)
+// or veths, whose
 // addresses appear when the first pod starts; not link-local or
 // site-local (QEMU's fec0::/64) addresses; not IPv6 temporary (privacy)
 // addresses, which change every day, nor deprecated, tentative or
@@ -295,7 +314,7 @@ func dialableIPs(addrs []hostAddr) []net.IP {
 	const unusable = unix.IFA_F_TEMPORARY | unix.IFA_F_DEPRECATED | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED
 	var out []net.IP
 	for _, a := range addrs {
-		if a.loopback || a.linkType != "device" || a.scope != unix.RT_SCOPE_UNIVERSE ||
+		if a.loopback || a.linkType != "device" && !a.defaultRoute || a.scope != unix.RT_SCOPE_UNIVERSE ||
 			!a.ip.IsGlobalUnicast() || a.flags&unusable != 0 {
 			continue
 		}

@@ -241,12 +241,13 @@ func TestDialableIPs(t *testing.T) {
 		{link: "cni0", linkType: "bridge", ip: net.ParseIP("fe80::1"), scope: unix.RT_SCOPE_LINK},
 		{link: "veth1234", linkType: "veth", ip: net.ParseIP("fe80::2"), scope: unix.RT_SCOPE_LINK},
 		{link: "wlan0", linkType: "device", ip: net.ParseIP("192.168.4.9")},
+		{link: "br0", linkType: "bridge", defaultRoute: true, ip: net.ParseIP("192.168.5.5")}, // device.yaml's interface: br0
 	}
 	var got []string
 	for _, ip := range dialableIPs(addrs) {
 		got = append(got, ip.String())
 	}
-	want := []string{"10.0.2.15", "192.168.1.20", "2001:db8::5054:ff:fe12:3456", "fd00:1::2", "192.168.4.9"}
+	want := []string{"10.0.2.15", "192.168.1.20", "2001:db8::5054:ff:fe12:3456", "fd00:1::2", "192.168.4.9", "192.168.5.5"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dialableIPs (-want +got):\n%s", diff)
 	}
@@ -352,4 +353,31 @@ func snapshotDir(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// The netlink adapter, on this machine: the loopback is found as such.
+func TestListHostAddrs(t *testing.T) {
+	addrs, err := listHostAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo []string
+	for _, a := range addrs {
+		if a.link == "" || a.ip == nil {
+			t.Errorf("address without a link or IP: %+v", a)
+		}
+		if a.loopback {
+			lo = append(lo, a.ip.String())
+		}
+	}
+	if !slices.Contains(lo, "127.0.0.1") {
+		t.Errorf("loopback addresses %v, want 127.0.0.1 among them (all: %+v)", lo, addrs)
+	}
+	dialable := dialableIPs(addrs)
+	for _, ip := range dialable {
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			t.Errorf("dialable address %s", ip)
+		}
+	}
+	t.Logf("dialable: %v", dialable)
 }
