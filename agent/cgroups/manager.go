@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -236,4 +238,50 @@ func (m *Manager) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveStrayContainers removes, in every hierarchy, the container cgroups
+// runc made inside the pod's cgroup (<pod>/<container ID>) whose container
+// has no live task (live reports which do) and which hold no process. runc
+// removes a container's cgroup when the container is deleted; these are
+// left by containers never deleted because their shim and containerd were
+// killed. Nothing is killed: a cgroup with a process in it (a container
+// process that outlived its shim) is left as it is. It returns the IDs
+// removed, sorted.
+func (m *Manager) RemoveStrayContainers(uid types.UID, live func(id string) bool) ([]string, error) {
+	if !validUID(uid) {
+		return nil, fmt.Errorf("cgroups: remove stray container cgroups: bad uid %q", uid)
+	}
+	removed := map[string]bool{}
+	var errs []error
+	for _, mt := range m.mounts {
+		for _, parent := range []string{"", burstableName, besteffortName} {
+			pod := filepath.Join(mt.point, m.cfg.Root, parent, podPrefix+string(uid))
+			des, err := os.ReadDir(pod)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cgroups: list container cgroups of pod %s: %w", uid, err))
+				continue
+			}
+			for _, de := range des {
+				if !de.IsDir() || live(de.Name()) {
+					continue
+				}
+				// rmdir refuses a cgroup with a process or a child in it
+				// (EBUSY): exactly what must be left.
+				err := unix.Rmdir(filepath.Join(pod, de.Name()))
+				switch {
+				case err == nil:
+					removed[de.Name()] = true
+				case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.ENOENT):
+					m.log.Debug("container cgroup in use: left", "cgroup", filepath.Join(pod, de.Name()), "err", err)
+				default:
+					errs = append(errs, fmt.Errorf("cgroups: remove container cgroup %s: %w", filepath.Join(pod, de.Name()), err))
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(removed)), errors.Join(errs...)
 }
