@@ -246,6 +246,12 @@ func EnsureFlash(dir string, hosts []string, ips []net.IP) (c *Credentials, chan
 func ensure(dir string, hosts []string, ips []net.IP, ops flashOps) (*Credentials, Report, error) {
 	api := filepath.Join(dir, Dir)
 	var r Report
+	// Every certificate names the loopbacks: a cached set from before
+	// they all were gets them where it is kept (the image builder's
+	// cache), not on each board's flash at its first boot.
+	lh, lip := loopbacks()
+	hosts = append(slices.Clone(hosts), lh...)
+	ips = append(slices.Clone(ips), lip...)
 	if err := removeLeftovers(dir, ops, &r); err != nil {
 		// A read-only flash cannot be tidied; what is there may still serve.
 		r.Warnings = append(r.Warnings, err.Error())

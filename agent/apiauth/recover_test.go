@@ -2,16 +2,20 @@ package apiauth
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -582,5 +586,54 @@ func TestKeepSANs(t *testing.T) {
 				t.Errorf("keepSANs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A set made before every certificate named the loopbacks (no ::1) gets
+// them where it is kept, once: the image builder's cache, so boards do
+// not each write their flash for it at first boot.
+func TestEnsureAddsTheLoopbacksOnce(t *testing.T) {
+	c, err := Generate(testHosts, testIPs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := parseCert(c.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := parseKey(c.CAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := parseKey(c.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &x509.Certificate{
+		SerialNumber: big.NewInt(7),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     testHosts,
+		IPAddresses:  testIPs,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, old, ca, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Cert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	dir := t.TempDir()
+	if err := c.WriteFlash(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, changed, err := EnsureFlash(dir, testHosts, testIPs)
+	if err != nil || !changed {
+		t.Fatalf("changed %v, err %v; want ::1 added", changed, err)
+	}
+	if !got.Covers([]string{"localhost"}, []net.IP{net.IPv6loopback}) || !bytes.Equal(got.Key, c.Key) {
+		t.Error("the new certificate lacks ::1, or the key changed")
+	}
+	if _, changed, err := EnsureFlash(dir, testHosts, testIPs); err != nil || changed {
+		t.Errorf("again: changed %v, err %v; want nothing", changed, err)
 	}
 }
