@@ -286,13 +286,13 @@ func ensure(dir string, hosts []string, ips []net.IP, ops flashOps) (*Credential
 		}
 	}
 
-	token, err := parseToken(files[TokenFile])
-	if err != nil {
+	token, tokenErr := parseToken(files[TokenFile])
+	if tokenErr != nil {
 		if c.Token, err = newToken(); err != nil {
 			return nil, r, err
 		}
 		r.NewToken = true
-		r.Why = append(r.Why, fmt.Sprintf("%s: %v", TokenFile, err))
+		r.Why = append(r.Why, fmt.Sprintf("%s: %v", TokenFile, tokenErr))
 	} else {
 		c.Token = token
 	}

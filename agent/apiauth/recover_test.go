@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,12 +171,20 @@ func TestEnsureFlashRepairsTornSets(t *testing.T) {
 			if ips == nil {
 				ips = testIPs
 			}
-			got, changed, err := EnsureFlash(dir, testHosts, ips)
+			got, r, err := Ensure(dir, testHosts, ips)
 			if err != nil {
-				t.Fatalf("next start: EnsureFlash: %v", err)
+				t.Fatalf("next start: Ensure: %v", err)
 			}
-			if !changed {
-				t.Error("changed = false, want the repair written")
+			if !r.Wrote() {
+				t.Error("nothing written, want the repair")
+			}
+			for _, why := range r.Why {
+				if strings.Contains(why, "<nil>") {
+					t.Errorf("reason without its cause: %q", why)
+				}
+			}
+			if tt.newToken && !slices.ContainsFunc(r.Why, func(w string) bool { return strings.HasPrefix(w, TokenFile+": ") }) {
+				t.Errorf("reasons %q do not say why the token is new", r.Why)
 			}
 			names := append([]string{"localhost"}, testHosts...)
 			for _, ip := range ips {
