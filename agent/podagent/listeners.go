@@ -196,7 +196,7 @@ func (k *certKeeper) logReport(r apiauth.Report, hosts []string, ips []net.IP) {
 		k.log.Info("removed leftovers of an interrupted API credentials write", "paths", r.Removed)
 	}
 	for _, w := range r.Warnings {
-		k.log.Warn("API credentials: "+w, "dir", dir)
+		k.log.Warn("API credentials need a person", "problem", w, "dir", dir)
 	}
 	switch {
 	case r.Generated:
