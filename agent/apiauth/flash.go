@@ -201,7 +201,7 @@ type CAError struct {
 }
 
 func (e *CAError) Error() string {
-	return fmt.Sprintf("API credentials %q: CA certificate %s: %v; kubeconfigs trust that CA, so podagent does not replace it and HTTPS stays off. "+
+	return fmt.Sprintf("API credentials %q: CA certificate %s: %v; kubeconfigs trust that CA, so it is not replaced. "+
 		"To fix: restore %s and %s into %s from a backup or from the image builder's cache (.cache/credentials/<board>/api/ in the checkout that built the image) and reboot; "+
 		"or, to start over with a new CA and token, delete %s and reboot, then replace every kubeconfig with one made from the new %s and %s",
 		e.Dir, CACertFile, e.Err, CACertFile, CAKeyFile, e.Dir, e.Dir, CACertFile, TokenFile)

@@ -362,7 +362,7 @@ func TestHTTPSOffWhenTheCAIsGone(t *testing.T) {
 	if len(listeners) != 0 || keeper != nil {
 		t.Fatalf("HTTPS served with the CA gone (a new CA?): %d listeners\n%s", len(listeners), logs.String())
 	}
-	for _, want := range []string{"HTTPS API listener off", "ca.crt", "does not replace", "restore", "delete"} {
+	for _, want := range []string{"HTTPS API listener off", "ca.crt", "not replaced", "restore", "delete"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log does not say %q:\n%s", want, logs.String())
 		}
