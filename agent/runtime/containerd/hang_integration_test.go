@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -46,6 +47,9 @@ func TestIntegrationStopWithStuckLogStream(t *testing.T) {
 	if h.r.hasCopier(st.ID) {
 		t.Errorf("the stuck copier is still attached after StopContainer")
 	}
+	if got := readLog(t, cfg); got == "" {
+		t.Errorf("log lost: want the lines written before the stop")
+	}
 	begin = time.Now()
 	if err := h.r.RemoveContainer(h.ctx, st.ID); err != nil {
 		t.Fatalf("RemoveContainer: %v", err)
@@ -56,7 +60,8 @@ func TestIntegrationStopWithStuckLogStream(t *testing.T) {
 	if _, ok := h.find(t, h.r, st.ID); ok {
 		t.Errorf("container %s is still listed after RemoveContainer", st.ID)
 	}
-	if got := readLog(t, cfg); got == "" {
-		t.Errorf("log lost: want the lines written before the stop")
+	// The log goes with the instance (kubelet's removeContainerLog).
+	if _, err := os.Stat(filepath.Join(cfg.LogDir, "0.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("log of the removed container: %v, want it gone", err)
 	}
 }
