@@ -65,133 +65,181 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 	} else {
 		defer cw.close()
 	}
-	var hints <-chan fileHint
-	if cw != nil {
-		hints = cw.Hints()
-	}
-
-	state := newDirState(w.dir, w.opts, w.settle)
-	var (
-		watching        bool
-		reportedMissing bool
-		lastHash        string
-		delivered       bool
-	)
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	debounceArmed := false
-	var debounceAt time.Time
-	// arm schedules a scan after d, or sooner if one is already due sooner.
-	arm := func(d time.Duration) {
-		at := time.Now().Add(d)
-		if debounceArmed && !at.Before(debounceAt) {
-			return
-		}
-		debounceArmed, debounceAt = true, at
-		debounce.Reset(d)
-	}
-	wake := time.NewTimer(time.Hour)
-	wake.Stop()
-	defer debounce.Stop()
-	defer wake.Stop()
-	var resyncC <-chan time.Time
+	l := newWatchLoop(w, fsw, cw, onChange)
+	defer l.stopTimers()
 	if w.resync > 0 {
 		t := time.NewTicker(w.resync)
 		defer t.Stop()
-		resyncC = t.C
+		l.resync = t.C
 	}
+	return l.run(ctx)
+}
 
-	takeHint := func(h fileHint) (complete bool) {
-		switch {
-		case h.name == "":
-			state.forgetComplete()
-		case IsManifestFile(h.name):
-			state.hint(h)
-			return h.complete
-		}
-		return false
-	}
-	scan := func() {
-		// Take the hints already read, so that a write that began after a
-		// close is known before the file is read.
-		for pending := true; pending; {
-			select {
-			case h := <-hints:
-				takeHint(h)
-			default:
-				pending = false
-			}
-		}
-		if !watching {
-			if err := fsw.Add(w.dir); err != nil {
-				if !reportedMissing {
-					w.log.Warn("manifest directory not watchable; retrying", "dir", w.dir, "err", err)
-					reportedMissing = true
-				}
-			} else {
-				watching = true
-				if cw != nil {
-					if err := cw.add(w.dir); err != nil {
-						w.log.Warn("no close-write events; every manifest change waits to settle", "dir", w.dir, "err", err)
-					}
-				}
-				if reportedMissing {
-					w.log.Info("manifest directory is back", "dir", w.dir)
-				}
-				reportedMissing = false
-			}
-		}
-		set, next := state.scan(time.Now())
-		if !watching && (next == 0 || w.retry < next) {
-			next = w.retry
-		}
-		if next > 0 {
-			wake.Reset(next)
-		}
-		if h := set.Hash(); !delivered || h != lastHash {
-			delivered, lastHash = true, h
-			onChange(set)
-		}
-	}
+// watchLoop is one Run of a Watcher: its watches, timers and the last Set
+// delivered. Only Run's goroutine uses it.
+type watchLoop struct {
+	w        *Watcher
+	onChange func(*Set)
+	fsw      *fsnotify.Watcher
+	cw       *closeWatch      // nil without close-write events
+	hints    <-chan fileHint  // cw's hints; nil without them
+	resync   <-chan time.Time // nil without a resync period
+	state    *dirState
 
-	scan()
+	watching        bool // fsw (and cw) watch the directory
+	reportedMissing bool // the directory's absence was logged
+	delivered       bool // onChange was called
+	lastHash        string
+
+	debounce      *time.Timer // the next scan after events
+	debounceArmed bool
+	debounceAt    time.Time
+	wake          *time.Timer // an unsettled file, or a look for the missing directory
+}
+
+func newWatchLoop(w *Watcher, fsw *fsnotify.Watcher, cw *closeWatch, onChange func(*Set)) *watchLoop {
+	l := &watchLoop{
+		w: w, onChange: onChange, fsw: fsw, cw: cw,
+		state:    newDirState(w.dir, w.opts, w.settle),
+		debounce: time.NewTimer(time.Hour),
+		wake:     time.NewTimer(time.Hour),
+	}
+	l.debounce.Stop()
+	l.wake.Stop()
+	if cw != nil {
+		l.hints = cw.Hints()
+	}
+	return l
+}
+
+func (l *watchLoop) stopTimers() {
+	l.debounce.Stop()
+	l.wake.Stop()
+}
+
+// run scans once, then on every event, hint, timer or resync until ctx is
+// done.
+func (l *watchLoop) run(ctx context.Context) error {
+	l.scan()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-fsw.Events:
+		case ev, ok := <-l.fsw.Events:
 			if !ok {
-				return fmt.Errorf("watch manifest directory %q: event channel closed", w.dir)
+				return fmt.Errorf("watch manifest directory %q: event channel closed", l.w.dir)
 			}
-			if filepath.Clean(ev.Name) == filepath.Clean(w.dir) {
-				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-					watching = false
-					_ = fsw.Remove(w.dir) // the kernel may have dropped it already
-				}
-			} else if !IsManifestFile(filepath.Base(ev.Name)) {
-				continue // editor temp files, hidden files: no rescan
+			l.event(ev)
+		case h := <-l.hints:
+			if l.takeHint(h) {
+				l.arm(l.w.quick)
 			}
-			arm(w.debounce)
-		case h := <-hints:
-			if takeHint(h) {
-				arm(w.quick)
-			}
-		case err, ok := <-fsw.Errors:
+		case err, ok := <-l.fsw.Errors:
 			if !ok {
-				return fmt.Errorf("watch manifest directory %q: error channel closed", w.dir)
+				return fmt.Errorf("watch manifest directory %q: error channel closed", l.w.dir)
 			}
 			// An overflowed queue loses events: rescan soon instead.
-			w.log.Warn("manifest directory watch error; rescanning", "dir", w.dir, "err", err)
-			arm(w.debounce)
-		case <-debounce.C:
-			debounceArmed = false
-			scan()
-		case <-wake.C:
-			scan()
-		case <-resyncC:
-			scan()
+			l.w.log.Warn("manifest directory watch error; rescanning", "dir", l.w.dir, "err", err)
+			l.arm(l.w.debounce)
+		case <-l.debounce.C:
+			l.debounceArmed = false
+			l.scan()
+		case <-l.wake.C:
+			l.scan()
+		case <-l.resync:
+			l.scan()
 		}
 	}
+}
+
+// event schedules a scan for an inotify event on the directory or on a
+// manifest file in it; a removed or renamed directory is watched again
+// once it is back.
+func (l *watchLoop) event(ev fsnotify.Event) {
+	if filepath.Clean(ev.Name) == filepath.Clean(l.w.dir) {
+		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			l.watching = false
+			_ = l.fsw.Remove(l.w.dir) // the kernel may have dropped it already
+		}
+	} else if !IsManifestFile(filepath.Base(ev.Name)) {
+		return // editor temp files, hidden files: no rescan
+	}
+	l.arm(l.w.debounce)
+}
+
+// arm schedules a scan after d, or sooner if one is already due sooner.
+func (l *watchLoop) arm(d time.Duration) {
+	at := time.Now().Add(d)
+	if l.debounceArmed && !at.Before(l.debounceAt) {
+		return
+	}
+	l.debounceArmed, l.debounceAt = true, at
+	l.debounce.Reset(d)
+}
+
+// takeHint records a close-write hint and reports whether it says a
+// manifest file is complete.
+func (l *watchLoop) takeHint(h fileHint) (complete bool) {
+	switch {
+	case h.name == "":
+		l.state.forgetComplete()
+	case IsManifestFile(h.name):
+		l.state.hint(h)
+		return h.complete
+	}
+	return false
+}
+
+// scan watches the directory if it is not watched yet, reads it, sets the
+// wake timer for what has not settled, and delivers the Set if it changed.
+func (l *watchLoop) scan() {
+	// Take the hints already read, so that a write that began after a
+	// close is known before the file is read.
+	for pending := true; pending; {
+		select {
+		case h := <-l.hints:
+			l.takeHint(h)
+		default:
+			pending = false
+		}
+	}
+	if !l.watching {
+		l.watch()
+	}
+	set, next := l.state.scan(time.Now())
+	if !l.watching && (next == 0 || l.w.retry < next) {
+		next = l.w.retry
+	}
+	if next > 0 {
+		l.wake.Reset(next)
+	}
+	if h := set.Hash(); !l.delivered || h != l.lastHash {
+		l.delivered, l.lastHash = true, h
+		l.onChange(set)
+	}
+}
+
+// watch adds the directory to the watches; a missing one is logged once,
+// and its return too.
+func (l *watchLoop) watch() {
+	w := l.w
+	if err := l.fsw.Add(w.dir); err != nil {
+		if !l.reportedMissing {
+			w.log.Warn("manifest directory not watchable; retrying", "dir", w.dir, "err", err)
+			l.reportedMissing = true
+		}
+		return
+	}
+	l.watching = true
+	if l.cw != nil {
+		if err := l.cw.add(w.dir); err != nil {
+			w.log.Warn("no close-write events; every manifest change waits to settle", "dir", w.dir, "err", err)
+		}
+	}
+	if l.reportedMissing {
+		w.log.Info("manifest directory is back", "dir", w.dir)
+	}
+	l.reportedMissing = false
 }
 
 // dirState is what the Watcher remembers about each file between scans.
