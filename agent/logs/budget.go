@@ -55,8 +55,8 @@ type openLog struct {
 
 // NewBudget holds the logs under root to max bytes (DefaultConfig's
 // MaxTotal when max is 0). report, when not nil, receives what each
-// enforcement after a rotation removed and its error, since no caller is
-// there to return them to.
+// enforcement a Writer caused (at its open or a rotation) removed, and its
+// error: no caller is there to return them to.
 func NewBudget(root string, max int64, report func(removed []string, err error)) *Budget {
 	if max <= 0 {
 		max = DefaultConfig().MaxTotal
