@@ -48,7 +48,7 @@ type server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	resources []*resource
-	byName    map[string]*resource
+	byName    map[string]*resource // by group + "/" + name
 }
 
 // New returns the API's HTTP handler over st; logs serves pod logs.
@@ -63,7 +63,7 @@ func newServer(st *store.Store, logs LogStreamer, opts Options) *server {
 	}
 	s.byName = map[string]*resource{}
 	for _, r := range s.resources {
-		s.byName[r.name] = r
+		s.byName[r.group+"/"+r.name] = r
 	}
 	return s
 }
@@ -100,7 +100,13 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		s.serveAPIGroups(w, r)
 		return
 	case "/api/v1":
-		s.serveResourceList(w, r)
+		s.serveResourceList(w, r, "")
+		return
+	case "/apis/" + coordinationGroup:
+		writeJSON(w, coordinationAPIGroup())
+		return
+	case "/apis/" + coordinationGroup + "/v1":
+		s.serveResourceList(w, r, coordinationGroup)
 		return
 	case "/pods":
 		s.serveKubeletPods(w, r)
@@ -112,12 +118,16 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	if s.routeMetrics(w, r, path) {
 		return
 	}
-	rest, ok := strings.CutPrefix(path, "/api/v1/")
+	group, rest, ok := "", "", false
+	if rest, ok = strings.CutPrefix(path, "/api/v1/"); !ok {
+		group = coordinationGroup
+		rest, ok = strings.CutPrefix(path, "/apis/"+coordinationGroup+"/v1/")
+	}
 	if !ok {
 		writeStatus(w, pathNotFound())
 		return
 	}
-	req, err := s.parseResourcePath(rest)
+	req, err := s.parseResourcePath(group, rest)
 	if err != nil {
 		writeStatus(w, err)
 		return
@@ -133,7 +143,7 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	s.serveResource(w, r, req)
 }
 
-// resourceRequest is a parsed /api/v1/... path.
+// resourceRequest is a parsed /api/v1/... or /apis/<group>/v1/... path.
 type resourceRequest struct {
 	res       *resource
 	namespace string // "" = all namespaces (or cluster-scoped)
@@ -149,7 +159,9 @@ func (q resourceRequest) describe() string {
 	return q.res.name
 }
 
-func (s *server) parseResourcePath(rest string) (resourceRequest, error) {
+// parseResourcePath parses the path under a group's version; only that
+// group's resources are found there.
+func (s *server) parseResourcePath(group, rest string) (resourceRequest, error) {
 	var q resourceRequest
 	parts := strings.Split(rest, "/")
 	if parts[0] == "watch" {
@@ -164,7 +176,7 @@ func (s *server) parseResourcePath(rest string) (resourceRequest, error) {
 	if len(parts) >= 3 && parts[0] == "namespaces" {
 		q.namespace = parts[1]
 		parts = parts[2:]
-		res := s.byName[parts[0]]
+		res := s.byName[group+"/"+parts[0]]
 		if res == nil || !res.namespaced {
 			return q, pathNotFound()
 		}
@@ -179,7 +191,7 @@ func (s *server) parseResourcePath(rest string) (resourceRequest, error) {
 		}
 		return q, nil
 	}
-	res := s.byName[parts[0]]
+	res := s.byName[group+"/"+parts[0]]
 	if res == nil {
 		return q, pathNotFound()
 	}

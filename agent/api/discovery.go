@@ -32,10 +32,12 @@ func (s *server) serveAPIVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveAPIGroups answers /apis: metrics.k8s.io when metrics are served
-// (kubectl top looks for it there), no other named group.
+// serveAPIGroups answers /apis: coordination.k8s.io (the node's Lease),
+// and metrics.k8s.io when metrics are served (kubectl top looks for it
+// there), in the API server's order (built-in groups, then aggregated
+// ones).
 func (s *server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
-	groups := []metav1.APIGroup{}
+	groups := []metav1.APIGroup{coordinationAPIGroup()}
 	if s.opts.Metrics != nil {
 		groups = append(groups, metricsAPIGroup())
 	}
@@ -45,15 +47,34 @@ func (s *server) serveAPIGroups(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveResourceList answers /api/v1. Only the read verbs are advertised
-// until the write path exists.
-func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request) {
+var coordinationGroupVersion = metav1.GroupVersionForDiscovery{GroupVersion: coordinationGroup + "/v1", Version: "v1"}
+
+func coordinationAPIGroup() metav1.APIGroup {
+	return metav1.APIGroup{
+		TypeMeta:         metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
+		Name:             coordinationGroup,
+		Versions:         []metav1.GroupVersionForDiscovery{coordinationGroupVersion},
+		PreferredVersion: coordinationGroupVersion,
+	}
+}
+
+// serveResourceList answers /api/v1 (group "") and /apis/<group>/v1 with
+// the group's resources. Only the read verbs are advertised until the
+// write path exists.
+func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request, group string) {
 	list := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList"},
 		GroupVersion: "v1",
 	}
+	if group != "" {
+		// As the API server: a named group's list carries its apiVersion.
+		list.APIVersion, list.GroupVersion = "v1", group+"/v1"
+	}
 	read := metav1.Verbs{"get", "list", "watch"}
 	for _, res := range s.resources {
+		if res.group != group {
+			continue
+		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: res.name, SingularName: res.singular, Namespaced: res.namespaced, Kind: res.kind,
 			Verbs: read, ShortNames: res.shortNames, Categories: res.categories,

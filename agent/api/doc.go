@@ -1,6 +1,7 @@
 // Package api serves the subset of the Kubernetes API that a stock kubectl
 // uses to read a board: discovery, list/get/watch of pods, namespaces, the
-// node, events, configmaps and secrets (JSON and server-side Table),
+// node and its Lease (coordination.k8s.io/v1), events, configmaps and
+// secrets (JSON and server-side Table),
 // label and field selectors, pod logs, kubelet's read-only /pods endpoint
 // and the health probes.
 //

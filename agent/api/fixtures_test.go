@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,6 +149,20 @@ func fixtureNode() *corev1.Node {
 	}
 }
 
+// fixtureLease is the node's lease as kubelet keeps it, renewed at renew.
+func fixtureLease(renew time.Time) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "kube-node-lease", Name: "board-1", UID: "lease-uid", CreationTimestamp: ago(26 * time.Hour),
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: "board-1", UID: "node-uid"}},
+		},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: ptr("board-1"), LeaseDurationSeconds: ptr(int32(40)),
+			RenewTime: &metav1.MicroTime{Time: renew},
+		},
+	}
+}
+
 // populate fills st with the fixtures and records events as kubelet would.
 func populate(t *testing.T, st *store.Store) {
 	t.Helper()
@@ -178,6 +193,12 @@ func populate(t *testing.T, st *store.Store) {
 		clock = t0.Add(-time.Duration(3-i) * time.Minute)
 		rec.EventfOnField(crash, "spec.containers{app}", corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container app in pod crash_default(uid-crash)")
 	}
+	// Last, so that the other objects keep their resourceVersions.
+	must(st.Put(&corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-node-lease", CreationTimestamp: ago(26 * time.Hour)},
+		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
+	}))
+	must(st.Put(fixtureLease(t0.Add(-7 * time.Second))))
 }
 
 // fakeLogs serves canned logs: three lines per container.

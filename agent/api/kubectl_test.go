@@ -79,6 +79,7 @@ func TestKubectl(t *testing.T) {
 		args     []string
 		golden   bool     // stdout must equal the golden file
 		contains []string // else stdout must contain these
+		lacks    []string // and must not contain these
 		wantErr  string   // kubectl must fail with this on stderr
 	}{
 		{name: "get-po", args: []string{"get", "po"}, golden: true},
@@ -121,7 +122,11 @@ func TestKubectl(t *testing.T) {
 		{name: "describe-node", args: []string{"describe", "node", "board-1"}, contains: []string{
 			"Name:               board-1", "Roles:              edge", "InternalIP:  10.0.2.15", "Kubelet Version:            v1.37.2",
 			"Non-terminated Pods:          (5 in total)", "Normal  Starting", "kubelet  Starting kubelet.",
-		}},
+			// The node's lease, as kubectl shows a cluster node's.
+			"Lease:\n  HolderIdentity:  board-1\n  AcquireTime:     <unset>\n  RenewTime:       Sat, 01 Mar 2025 11:59:53 +0000\n",
+		}, lacks: []string{"Failed to get lease"}},
+		{name: "get-leases", args: []string{"get", "leases", "-n", "kube-node-lease"}, golden: true},
+		{name: "get-lease-yaml", args: []string{"get", "lease", "board-1", "-n", "kube-node-lease", "-o", "yaml"}, golden: true},
 		{name: "logs", args: []string{"logs", "web"}, contains: []string{"web/nginx line 1\nweb/nginx line 2\nweb/nginx line 3\n"}},
 		{name: "logs-c", args: []string{"logs", "web", "-c", "sidecar"}, contains: []string{"web/sidecar line 1\n"}},
 		{name: "logs-tail-ts", args: []string{"logs", "web", "-c", "nginx", "--tail", "1", "--timestamps"}, contains: []string{"2025-03-01T12:00:00Z web/nginx line 3\n"}},
@@ -151,6 +156,11 @@ func TestKubectl(t *testing.T) {
 			for _, want := range tt.contains {
 				if !strings.Contains(out, want) {
 					t.Errorf("kubectl %v: output lacks %q:\n%s", tt.args, want, out)
+				}
+			}
+			for _, unwanted := range tt.lacks {
+				if strings.Contains(out, unwanted) {
+					t.Errorf("kubectl %v: output has %q:\n%s", tt.args, unwanted, out)
 				}
 			}
 		})

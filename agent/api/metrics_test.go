@@ -89,9 +89,11 @@ func newMetricsServer(t *testing.T, m Metrics) *httptest.Server {
 func TestMetricsDiscovery(t *testing.T) {
 	srv := newMetricsServer(t, stubMetrics{})
 	_, body := get(t, srv, "GET", "/apis", "")
+	// After the built-in groups (coordination.k8s.io), as the API server
+	// lists aggregated ones.
 	groups := decode[metav1.APIGroupList](t, body)
-	if len(groups.Groups) != 1 || groups.Groups[0].Name != "metrics.k8s.io" || groups.Groups[0].PreferredVersion.GroupVersion != "metrics.k8s.io/v1beta1" {
-		t.Errorf("/apis = %+v, want metrics.k8s.io/v1beta1", groups)
+	if n := len(groups.Groups); n != 2 || groups.Groups[n-1].Name != "metrics.k8s.io" || groups.Groups[n-1].PreferredVersion.GroupVersion != "metrics.k8s.io/v1beta1" {
+		t.Errorf("/apis = %+v, want coordination.k8s.io then metrics.k8s.io/v1beta1", groups)
 	}
 	_, body = get(t, srv, "GET", "/apis/metrics.k8s.io", "")
 	if g := decode[metav1.APIGroup](t, body); g.Name != "metrics.k8s.io" || len(g.Versions) != 1 {

@@ -2,8 +2,9 @@ package api
 
 // The Table printers below follow Kubernetes'
 // pkg/printers/internalversion/printers.go (printPod, printNamespace,
-// printNode, printEvent, printConfigMap, printSecret) on the v1 types, so
-// that kubectl shows a board's objects exactly as it shows a cluster's.
+// printNode, printEvent, printConfigMap, printSecret, printLease) on the v1
+// types, so that kubectl shows a board's objects exactly as it shows a
+// cluster's.
 
 import (
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -70,6 +72,12 @@ var eventColumns = []metav1.TableColumnDefinition{
 var configMapColumns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name", Description: nameDoc},
 	{Name: "Data", Type: "string", Description: corev1.ConfigMap{}.SwaggerDoc()["data"]},
+	{Name: "Age", Type: "string", Description: ageDoc},
+}
+
+var leaseColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: nameDoc},
+	{Name: "Holder", Type: "string", Description: coordinationv1.LeaseSpec{}.SwaggerDoc()["holderIdentity"]},
 	{Name: "Age", Type: "string", Description: ageDoc},
 }
 
@@ -422,4 +430,16 @@ func secretRow(obj runtime.Object, now time.Time) []any {
 		return nil
 	}
 	return []any{s.Name, string(s.Type), int64(len(s.Data)), translateTimestampSince(s.CreationTimestamp, now)}
+}
+
+func leaseRow(obj runtime.Object, now time.Time) []any {
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return nil
+	}
+	holder := ""
+	if l.Spec.HolderIdentity != nil {
+		holder = *l.Spec.HolderIdentity
+	}
+	return []any{l.Name, holder, translateTimestampSince(l.CreationTimestamp, now)}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -12,8 +13,12 @@ import (
 	"github.com/podboot/podboot/agent/store"
 )
 
-// resource is one served collection of core/v1.
+// resource is one served collection: of core v1, or of a named group's
+// v1 (coordination.k8s.io for the node's Lease).
 type resource struct {
+	// group is the API group, "" for core (/api/v1); a named group is
+	// served under /apis/<group>/v1.
+	group                string
 	name, singular, kind string
 	namespaced           bool
 	shortNames           []string
@@ -59,7 +64,21 @@ func resources() []*resource {
 			name: "secrets", singular: "secret", kind: store.KindSecret, namespaced: true,
 			fields: secretFields, columns: secretColumns, row: secretRow,
 		},
+		{
+			// The API server selects leases by metadata only.
+			group: coordinationGroup, name: "leases", singular: "lease", kind: store.KindLease, namespaced: true,
+			fields: objectMetaFields, columns: leaseColumns, row: leaseRow,
+		},
 	}
+}
+
+// coordinationGroup serves the node's Lease (kube-node-lease/<node>),
+// which kubectl describe node looks up.
+const coordinationGroup = "coordination.k8s.io"
+
+// groupVersion is the resource's apiVersion: "v1" or "<group>/v1".
+func (res *resource) groupVersion() string {
+	return store.GroupVersionKind(res.kind).GroupVersion().String()
 }
 
 func metaOf(obj runtime.Object) metav1.Object {
@@ -177,6 +196,8 @@ func zeroObject(kind string) runtime.Object {
 		return &corev1.ConfigMap{}
 	case store.KindSecret:
 		return &corev1.Secret{}
+	case store.KindLease:
+		return &coordinationv1.Lease{}
 	}
 	return &metav1.PartialObjectMetadata{}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/podboot/podboot/agent/store"
 )
 
-// objectList is the JSON shape of every v1 <Kind>List.
+// objectList is the JSON shape of every <Kind>List.
 type objectList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata"`
@@ -63,7 +63,7 @@ func (s *server) serveResource(w http.ResponseWriter, r *http.Request, req resou
 	items := make([]runtime.Object, len(matched))
 	copy(items, matched)
 	writeJSON(w, &objectList{
-		TypeMeta: metav1.TypeMeta{Kind: req.res.kind + "List", APIVersion: "v1"},
+		TypeMeta: metav1.TypeMeta{Kind: req.res.kind + "List", APIVersion: req.res.groupVersion()},
 		ListMeta: metav1.ListMeta{ResourceVersion: rv},
 		Items:    items,
 	})

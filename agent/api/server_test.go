@@ -69,8 +69,8 @@ func TestDiscoveryAndHealth(t *testing.T) {
 		t.Errorf("/api versions (-want +got):\n%s", diff)
 	}
 	_, body = get(t, srv, "GET", "/apis", "")
-	if g := decode[metav1.APIGroupList](t, body); g.Kind != "APIGroupList" || len(g.Groups) != 0 {
-		t.Errorf("/apis = %+v, want an empty APIGroupList", g)
+	if g := decode[metav1.APIGroupList](t, body); g.Kind != "APIGroupList" || len(g.Groups) != 1 || g.Groups[0].Name != "coordination.k8s.io" {
+		t.Errorf("/apis = %+v, want an APIGroupList of coordination.k8s.io alone (no metrics served)", g)
 	}
 	_, body = get(t, srv, "GET", "/api/v1", "")
 	type summary struct {
@@ -351,6 +351,8 @@ func FuzzRouter(f *testing.F) {
 		{"PUT", "/api/v1/namespaces/default", "application/json;as=Table;v=v9"},
 		{"GET", "/api/v1/events?includeObject=Object&fieldSelector=involvedObject.uid!%3Dx", tableAccept},
 		{"GET", "/%2e%2e/api/v1/..//pods", "*/*"},
+		{"GET", "/apis/coordination.k8s.io/v1/watch/namespaces/kube-node-lease/leases/board-1", tableAccept},
+		{"GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/board-1/log", ""},
 	} {
 		f.Add(seed.method, seed.target, seed.accept)
 	}

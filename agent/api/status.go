@@ -35,7 +35,7 @@ func toStatus(err error) metav1.Status {
 }
 
 func notFound(res *resource, name string) error {
-	return apierrors.NewNotFound(schema.GroupResource{Resource: res.name}, name)
+	return apierrors.NewNotFound(schema.GroupResource{Group: res.group, Resource: res.name}, name)
 }
 
 // pathNotFound is the API server's answer for a path it does not serve.
