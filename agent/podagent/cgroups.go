@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/cgroups"
+	"github.com/podboot/podboot/agent/leftovers"
 	"github.com/podboot/podboot/agent/reconcile"
 	"github.com/podboot/podboot/agent/runtime"
 	"github.com/podboot/podboot/internal/device"
@@ -32,33 +34,26 @@ func podCgroups(cgroupRoot string, node *corev1.Node, res device.Resources, log 
 	return m, nil
 }
 
-// removeStrayPodCgroups removes the pod cgroups no sandbox uses: left by an
-// agent that stopped between making a pod's cgroup and its sandbox. The
-// pod manager removes the others with their pods.
-func removeStrayPodCgroups(ctx context.Context, m *cgroups.Manager, rt runtime.Runtime, log *slog.Logger) {
-	uids, err := m.PodUIDs()
-	if err != nil {
-		log.Warn("list pod cgroups", "err", err)
-		return
+// collectLeftovers removes, at start, what dead pods left: the pinned
+// namespaces, volumes and pod files under the state directory and the pod
+// and container cgroups of pods the runtime no longer has, or of
+// containers with no live task (agent/leftovers). It must run before the
+// pod manager starts. m is nil when pod cgroups are off.
+func collectLeftovers(ctx context.Context, stateDir string, m *cgroups.Manager, rt runtime.Runtime, log *slog.Logger) {
+	c := &leftovers.Collector{
+		Runtime: rt,
+		PodDirs: []string{
+			filepath.Join(stateDir, "netns"),
+			filepath.Join(stateDir, "kubelet", "pods"),
+			filepath.Join(stateDir, "podfiles"),
+		},
+		Log: log,
 	}
-	sandboxes, err := rt.ListSandboxes(ctx)
-	if err != nil {
-		log.Warn("list sandboxes for the pod cgroups", "err", err)
-		return
+	if m != nil {
+		c.Cgroups = m
 	}
-	used := map[string]bool{}
-	for _, sb := range sandboxes {
-		used[string(sb.Pod.UID)] = true
-	}
-	for _, uid := range uids {
-		if used[string(uid)] {
-			continue
-		}
-		if err := m.RemovePod(uid); err != nil {
-			log.Warn("remove stray pod cgroup", "uid", uid, "err", err)
-			continue
-		}
-		log.Info("removed stray pod cgroup", "uid", uid)
+	if _, err := c.Collect(ctx); err != nil {
+		log.Warn("collect leftovers of dead pods", "err", err)
 	}
 }
 

@@ -157,9 +157,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cgroupMgr, err := podCgroups(cfg.CgroupRoot, node, dev.Resources, log.With("component", "cgroups"))
 	if err != nil {
 		log.Error("pod cgroups off: limits are not enforced", "err", err)
-	} else {
-		removeStrayPodCgroups(ctx, cgroupMgr, rt, log.With("component", "cgroups"))
 	}
+	collectLeftovers(ctx, cfg.StateDir, cgroupMgr, rt, log.With("component", "leftovers"))
 
 	agentMetrics := newMetrics(cfg.NodeName, st, rt, log.With("component", "metrics"))
 	var observeSync func(time.Duration)
