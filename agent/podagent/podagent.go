@@ -240,6 +240,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func() error {
 		return runEviction(gctx, cfg.NodeName, cfg.FlashDir, dev.Resources, st, recorder, rt, mgr, log.With("component", "eviction"))
 	})
+	g.Go(func() error { return keepNodeLease(gctx, st, node, log.With("component", "lease")) })
 	if power != nil {
 		opts.Power = power
 		log.Info("power control on", "pid", cfg.PowerPID)

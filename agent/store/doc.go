@@ -1,9 +1,9 @@
 // Package store holds the agent's API objects in memory — pods, namespaces,
-// the node and its lease, events, configmaps and secrets — the way the API server's watch
-// cache does for kubectl: every write gets a resourceVersion from one global
-// counter, lists carry the resourceVersion they were taken at, and watchers
-// get ADDED, MODIFIED and DELETED events, replayed from a bounded history
-// when they resume from a recent resourceVersion.
+// the node and its lease, events, configmaps and secrets — the way the API
+// server's watch cache does for kubectl: every write gets a resourceVersion
+// from one global counter, lists carry the resourceVersion they were taken
+// at, and watchers get ADDED, MODIFIED and DELETED events, replayed from a
+// bounded history when they resume from a recent resourceVersion.
 //
 // Objects go in and come out as deep copies, so callers may keep and modify
 // what they pass or receive. A slow watcher never blocks a writer: when its
