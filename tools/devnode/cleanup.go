@@ -17,6 +17,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
+	agentleftovers "github.com/podboot/podboot/agent/leftovers"
 	"github.com/podboot/podboot/init/containerd"
 )
 
@@ -188,40 +189,15 @@ func gone(procRoot string, pid int) bool {
 	return i < 0 || bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z"))
 }
 
-// unmountUnder unmounts every mount strictly under dir, deepest first:
-// pinned namespace files and container rootfs mounts.
+// unmountUnder unmounts every mount strictly under dir, deepest first
+// (agent/leftovers, which the agent also collects dead pods' mounts with):
+// pinned namespace files, volumes and container rootfs mounts.
 func unmountUnder(dir string, log *slog.Logger) error {
-	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = resolved // mountinfo has resolved paths
-	}
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return fmt.Errorf("list mounts under %q: %w", dir, err)
-	}
-	var points []string
-	for _, m := range mounts {
-		if m.Mountpoint != dir {
-			points = append(points, m.Mountpoint)
-		}
-	}
-	// Deepest first; a mount point mounted twice is listed twice.
-	slices.SortFunc(points, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
-	var errs []error
-	for _, mp := range points {
-		err := unix.Unmount(mp, 0)
-		if errors.Is(err, unix.EBUSY) {
-			err = unix.Unmount(mp, unix.MNT_DETACH)
-		}
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			continue // already gone with its parent
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("unmount %q: %w", mp, err))
-			continue
-		}
+	done, err := agentleftovers.UnmountUnder(dir)
+	for _, mp := range done {
 		log.Info("unmounted leftover mount", "path", mp)
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // containerIDs lists the containers runc still keeps state for under

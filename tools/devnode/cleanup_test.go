@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
 
 	"github.com/podboot/podboot/internal/integration"
 )
@@ -109,40 +108,6 @@ func TestRemoveEmptyTree(t *testing.T) {
 	}
 	if n, busy, err := removeEmptyTree(filepath.Join(t.TempDir(), "missing"), ids); n != 0 || busy != nil || err != nil {
 		t.Errorf("removeEmptyTree of a missing dir = %d, %v, %v", n, busy, err)
-	}
-}
-
-func TestUnmountUnder(t *testing.T) {
-	integration.RequireRoot(t)
-	state := t.TempDir()
-	for _, d := range []string{"netns", "rootfs/a"} {
-		if err := os.MkdirAll(filepath.Join(state, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mount := func(target string) {
-		t.Helper()
-		if err := unix.Mount("tmpfs", target, "tmpfs", 0, ""); err != nil {
-			t.Fatalf("mount tmpfs on %s: %v", target, err)
-		}
-		t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
-	}
-	mount(filepath.Join(state, "rootfs/a"))
-	if err := os.MkdirAll(filepath.Join(state, "rootfs/a/nested"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mount(filepath.Join(state, "rootfs/a/nested"))
-	mount(filepath.Join(state, "netns"))
-	mount(filepath.Join(state, "netns")) // stacked
-	if err := unmountUnder(state, discardLog()); err != nil {
-		t.Fatal(err)
-	}
-	left, err := mountinfo.GetMounts(mountinfo.PrefixFilter(state))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range left {
-		t.Errorf("mount left under the state dir: %s", m.Mountpoint)
 	}
 }
 
