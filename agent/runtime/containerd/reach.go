@@ -11,10 +11,11 @@ import (
 )
 
 // registryDialTimeout bounds one connection attempt to a registry, name
-// lookup included. containerd's default is 30 s, and its resolver tries the
-// last host up to five times on a timeout: 2.5 minutes before a board
-// behind a dead uplink could run the image it already has. 10 s still
-// covers a lost SYN and a lost DNS query on a slow link.
+// lookup included: how long a board behind an uplink that drops every
+// packet waits for each registry before it runs the image it already has
+// (measured: 10.0 s per host; 30.0 s with containerd's default). 10 s
+// still covers a lost SYN (resent after 1 s and 3 s) and a lost DNS query
+// (Go's resolver asks again after 5 s) on a slow link.
 const registryDialTimeout = 10 * time.Second
 
 // registryTransport is containerd's default registry transport with
@@ -35,7 +36,10 @@ func registryTransport() *http.Transport {
 // keeps one host's error, and a mirror that answered not found outranks
 // an upstream that could not be reached. It also gives up on a host that
 // could not be reached instead of letting the resolver retry it, so an
-// offline pull takes one attempt per host.
+// offline pull takes one attempt per host: containerd retries the last
+// host up to five times after a TLS handshake timeout (measured: 50 s
+// against a host that accepts connections and never speaks TLS, 10 s
+// with this).
 type pullWatch struct {
 	next http.RoundTripper
 
