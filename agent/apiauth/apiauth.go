@@ -32,7 +32,8 @@ const (
 type Credentials struct {
 	CACert []byte // PEM CERTIFICATE
 	// CAKey (PEM EC PRIVATE KEY) signs new server certificates; nil when
-	// the credentials were loaded from a flash without one.
+	// the flash has none (a person may keep it off the board) or Ensure
+	// found it broken.
 	CAKey []byte
 	Cert  []byte // PEM CERTIFICATE, the server's, signed by CACert
 	Key   []byte // PEM EC PRIVATE KEY, the server's
