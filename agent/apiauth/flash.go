@@ -44,9 +44,10 @@ const (
 	maxSANs = 32
 )
 
-// credentialFiles are the set's files in the order a new set writes
-// them; the token last.
-var credentialFiles = [...]string{CACertFile, CAKeyFile, CertFile, KeyFile, TokenFile}
+// credentialFiles are the set's files.
+func credentialFiles() []string {
+	return []string{CACertFile, CAKeyFile, CertFile, KeyFile, TokenFile}
+}
 
 // flashOps are the durable steps Ensure and WriteFlash take. cut, when
 // set, is called before each step with its name and an error stops there,
@@ -260,7 +261,7 @@ func ensure(dir string, hosts []string, ips []net.IP, ops flashOps) (*Credential
 	if err != nil {
 		return nil, r, err
 	}
-	if !slices.ContainsFunc(credentialFiles[:], func(name string) bool { return files[name] != nil }) {
+	if !slices.ContainsFunc(credentialFiles(), func(name string) bool { return files[name] != nil }) {
 		c, err := Generate(hosts, ips)
 		if err != nil {
 			return nil, r, err
@@ -407,7 +408,7 @@ func removeLeftovers(dir string, ops flashOps, r *Report) error {
 		return fmt.Errorf("look for leftovers in %q: %w", api, err)
 	}
 	for _, e := range entries {
-		for _, name := range credentialFiles {
+		for _, name := range credentialFiles() {
 			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "."+name) {
 				leftovers = append(leftovers, filepath.Join(api, e.Name()))
 				break
@@ -427,7 +428,7 @@ func removeLeftovers(dir string, ops flashOps, r *Report) error {
 // empty but not nil.
 func readFiles(api string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	for _, name := range credentialFiles {
+	for _, name := range credentialFiles() {
 		b, err := os.ReadFile(filepath.Join(api, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -449,7 +450,7 @@ func presentFiles(api string) ([]string, error) {
 		return nil, err
 	}
 	var present []string
-	for _, name := range credentialFiles {
+	for _, name := range credentialFiles() {
 		if files[name] != nil {
 			present = append(present, name)
 		}
