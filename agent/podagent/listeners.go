@@ -167,14 +167,14 @@ func (k *certKeeper) refresh() error {
 	}
 	k.tried = want
 	creds, report, err := k.ensure(k.flash, hosts, ips)
-	k.logReport(report, hosts, ips)
+	k.logReport(report, err == nil, hosts, ips)
 	if err != nil {
 		if creds == nil {
 			return err
 		}
 		// A flash that cannot be written (mounted read-only after a bad
 		// fsck) must not take HTTPS down: serve the repair from memory.
-		k.log.Warn("could not write the API credentials to the flash; serving them from memory until the next start", "err", err)
+		k.log.Warn("could not write the API credentials to the flash; serving them from memory until the next start", "why", report.Why, "err", err)
 	}
 	if k.creds != nil && creds.Token != k.creds.Token {
 		// The API checks the token read at start; a new one needs a restart.
@@ -189,14 +189,18 @@ func (k *certKeeper) refresh() error {
 	return nil
 }
 
-// logReport says what Ensure did, at the level a person should see it.
-func (k *certKeeper) logReport(r apiauth.Report, hosts []string, ips []net.IP) {
+// logReport says what Ensure did, at the level a person should see it;
+// what it made but could not write is the caller's to log.
+func (k *certKeeper) logReport(r apiauth.Report, written bool, hosts []string, ips []net.IP) {
 	dir := filepath.Join(k.flash, apiauth.Dir)
 	if len(r.Removed) > 0 {
 		k.log.Info("removed leftovers of an interrupted API credentials write", "paths", r.Removed)
 	}
 	for _, w := range r.Warnings {
 		k.log.Warn("API credentials need a person", "problem", w, "dir", dir)
+	}
+	if !written {
+		return
 	}
 	switch {
 	case r.Generated:

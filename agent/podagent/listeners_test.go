@@ -211,6 +211,9 @@ func TestCertKeeperReadOnlyFlash(t *testing.T) {
 	if n := strings.Count(logs.String(), "read-only file system"); n != 1 || calls != 1 {
 		t.Errorf("ensure called %d times, the failure logged %d times; want once each:\n%s", calls, n, logs.String())
 	}
+	if strings.Contains(logs.String(), "wrote API credentials") {
+		t.Errorf("a write that failed is logged as written:\n%s", logs.String())
+	}
 	// Nothing usable at all: HTTPS cannot start.
 	k.creds = nil
 	k.ensure = func(string, []string, []net.IP) (*apiauth.Credentials, apiauth.Report, error) {
