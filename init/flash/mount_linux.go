@@ -9,9 +9,13 @@ import (
 	"github.com/podboot/podboot/init/mounts"
 )
 
-// MountExt4 mounts dev at dir.
+// MountExt4 mounts dev at dir. noatime: with relatime, the first read of
+// a file after it was written rewrites its inode, so an agent that only
+// reads the flash at boot would still write it (measured on a loop device:
+// 30 sectors against 14 with noatime for a start that reads the API
+// credentials). Nothing on the board uses access times.
 func MountExt4(dev, dir string) (mounts.Mount, error) {
-	m := mounts.Mount{Source: dev, Target: dir, FSType: "ext4", Flags: unix.MS_NOSUID | unix.MS_NODEV}
+	m := ext4Mount(dev, dir)
 	if err := mountPoint(dir); err != nil {
 		return m, err
 	}
@@ -19,6 +23,10 @@ func MountExt4(dev, dir string) (mounts.Mount, error) {
 		return m, fmt.Errorf("%s: %w", m, err)
 	}
 	return m, nil
+}
+
+func ext4Mount(dev, dir string) mounts.Mount {
+	return mounts.Mount{Source: dev, Target: dir, FSType: "ext4", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOATIME}
 }
 
 // MountEmpty mounts a tmpfs at dir: without a flash the board still boots
