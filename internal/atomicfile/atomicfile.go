@@ -12,12 +12,25 @@ import (
 	"github.com/google/renameio/v2"
 )
 
-// Write replaces path with data, atomically and durably.
+// Write replaces path with data, atomically and durably, with mode perm
+// (not the old file's: a key once written 0644 becomes 0600 when asked).
+// The temporary file is made in path's directory: renameio's default
+// probes TMPDIR with two test files in that directory on every write,
+// which is flash wear for nothing.
 func Write(path string, data []byte, perm os.FileMode) error {
-	if err := renameio.WriteFile(path, data, perm); err != nil {
+	dir := filepath.Dir(path)
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithPermissions(perm))
+	if err != nil {
 		return fmt.Errorf("write %q: %w", path, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %q: %w", path, err)
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return fmt.Errorf("write %q: %w", path, err)
+	}
+	return SyncDir(dir)
 }
 
 // SyncDir makes the directory's entries (a rename, a new file) durable.
