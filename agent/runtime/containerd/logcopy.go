@@ -158,11 +158,12 @@ func (r *Runtime) newLogBudget() *logs.Budget {
 	return logs.NewBudget(r.cfg.LogRoot, r.cfg.Logs.MaxTotal, r.reportLogBudget)
 }
 
-// reportLogBudget logs what an enforcement of the log budget removed, as
-// kubelet logs its container log GC.
+// reportLogBudget logs what an enforcement of the log budget removed at
+// debug level, as kubelet logs its container GC (V(4)): under pressure it
+// happens at every rotation, and the agent's own log is bounded too.
 func (r *Runtime) reportLogBudget(removed []string, err error) {
 	if len(removed) > 0 {
-		r.log.Info("container logs over their budget: removed the oldest", "budget", r.cfg.Logs.MaxTotal, "removed", removed)
+		r.log.Debug("container logs over their budget: removed the oldest", "budget", r.cfg.Logs.MaxTotal, "removed", removed)
 	}
 	if err != nil {
 		r.log.Warn("hold container logs to their budget", "err", err)
