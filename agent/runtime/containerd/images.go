@@ -68,7 +68,11 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 // registry. It fails with a *runtime.PullError that says whether any
 // registry answered.
 func (r *Runtime) pull(ctx context.Context, image, name string) (containerd.Image, error) {
-	watch := &pullWatch{next: registryTransport()}
+	tr := registryTransport()
+	// The transport is this pull's: its idle connections would otherwise
+	// stay open for IdleConnTimeout after every pull.
+	defer tr.CloseIdleConnections()
+	watch := &pullWatch{next: tr}
 	resolver := docker.NewResolver(docker.ResolverOptions{
 		Hosts: registryHosts(r.cfg.Mirrors, &http.Client{Transport: watch}),
 	})
