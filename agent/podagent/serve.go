@@ -30,11 +30,12 @@ type apiServer struct {
 // newAPIServer builds the handler and opens the listeners; --listen's
 // address is taken here, so a bad or taken one is an error at once.
 func newAPIServer(cfg Config, dev device.Device, st *store.Store, agentMetrics *metrics.Metrics, log *slog.Logger) (*apiServer, error) {
+	apiLog := log.With("component", "api")
 	power, powerOff := powerControl(cfg.PowerPID, os.Getppid(), killProcess)
 	opts := api.Options{
 		NodeName:   cfg.NodeName,
 		GitVersion: KubernetesVersion,
-		Log:        log.With("component", "api"),
+		Log:        apiLog,
 	}
 	if agentMetrics != nil {
 		opts.Metrics = agentMetrics
@@ -49,7 +50,6 @@ func newAPIServer(cfg Config, dev device.Device, st *store.Store, agentMetrics *
 		}
 	}
 	handler := api.New(st, &logStreamer{st: st, root: filepath.Join(cfg.StateDir, "pods")}, opts)
-	apiLog := log.With("component", "api")
 	listeners, keeper, err := cfg.listeners(dev.API, handler, apiLog)
 	if err != nil {
 		return nil, err
