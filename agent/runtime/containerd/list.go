@@ -76,8 +76,13 @@ func (r *Runtime) status(ctx context.Context, ctr containerd.Container) (runtime
 	if errdefs.IsNotFound(err) {
 		st.State = runtime.ContainerCreated
 		if !st.StartedAt.IsZero() {
-			// Its task was deleted behind the agent's back.
-			st.State = runtime.ContainerUnknown
+			// Its task was deleted behind the agent's back: containerd
+			// drops the task of a shim that died while it was down.
+			// Nothing of it runs any more; containerd's CRI reports such a
+			// container exited, with exit code 255 and reason Unknown. As
+			// Unknown it would be killed forever and its pod never end.
+			st.State, st.ExitCode, st.Reason = runtime.ContainerExited, unknownExitCode, unknownExitReason
+			st.FinishedAt = parseTime(l[LabelFinishedAt])
 		}
 		return st, nil
 	}
@@ -173,3 +178,10 @@ func removeAll(p string) error {
 	}
 	return nil
 }
+
+// unknownExitCode and unknownExitReason are what containerd's CRI reports
+// for a started container whose task is gone (internal/cri/server).
+const (
+	unknownExitCode   = 255
+	unknownExitReason = "Unknown"
+)
