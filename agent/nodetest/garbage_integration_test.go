@@ -23,14 +23,29 @@ import (
 )
 
 // TestIntegrationGarbageAtStart kills the agent and one pod's shim and
-// containers, as the OOM killer or a crash would, in the state a cleanup
-// cut short leaves: the pod's containers and sandbox record are gone, its
-// pinned namespaces, volume mounts and pod files are not. The restarted
-// agent collects them at start, and leaves the other pod, whose shim
-// lives, running untouched.
+// container processes, as the OOM killer or a crash would, and checks that
+// the restarted agent leaves nothing of that pod behind while the other
+// pod, whose shim lives, keeps running untouched.
 func TestIntegrationGarbageAtStart(t *testing.T) {
-	n := startNode(t)
-	n.writeManifest("doomed.yaml", `
+	for _, tc := range []struct {
+		name string
+		// cutShort: the agent was killed in the middle of the pod's
+		// cleanup, after it had deleted the containers and the sandbox
+		// record but before the namespaces, volumes and pod files.
+		cutShort bool
+		// containerd is killed too: at its restart it drops the dead
+		// shim's tasks, and the pod's containers have no task at all.
+		killContainerd bool
+		// wait: the leftovers go at the agent's start (0), or with the pod
+		// once the restarted agent has seen it is gone.
+		wait time.Duration
+	}{
+		{name: "cleanup cut short", cutShort: true},
+		{name: "containerd killed too", killContainerd: true, wait: 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t)
+			n.writeManifest("doomed.yaml", `
 apiVersion: v1
 kind: Pod
 metadata: {name: doomed}
@@ -41,7 +56,7 @@ spec:
   - {name: a, image: "busybox:1.36", command: ["sh", "-c", "while true; do sleep 1; done"], volumeMounts: [{name: mem, mountPath: /mem}]}
   - {name: b, image: "busybox:1.36", command: ["sh", "-c", "while true; do sleep 1; done"]}
 `)
-	n.writeManifest("survivor.yaml", `
+			n.writeManifest("survivor.yaml", `
 apiVersion: v1
 kind: Pod
 metadata: {name: survivor}
@@ -51,71 +66,92 @@ spec:
   containers:
   - {name: main, image: "busybox:1.36", command: ["sh", "-c", "while true; do sleep 1; done"], volumeMounts: [{name: mem, mountPath: /mem}]}
 `)
-	doomed := n.waitPod("doomed", time.Minute, "Running", running)
-	survivor := n.waitPod("survivor", time.Minute, "Running", running)
-	doomedState := podState(t, n.state, string(doomed.UID))
-	survivorState := podState(t, n.state, string(survivor.UID))
-	for name, st := range map[string]podLeftovers{"doomed": doomedState, "survivor": survivorState} {
-		if len(st.mounts) < 4 || len(st.cgroups) == 0 {
-			t.Fatalf("%s before the kill: mounts %v cgroups %v; want its namespaces, its volume and its cgroups", name, st.mounts, st.cgroups)
-		}
-	}
-	_, survivorShims := podProcesses(string(survivor.UID))
-	if len(survivorShims) == 0 {
-		t.Fatal("no shim found for the survivor")
-	}
+			doomed := n.waitPod("doomed", time.Minute, "Running", running)
+			survivor := n.waitPod("survivor", time.Minute, "Running", running)
+			doomedState := podState(t, n.state, string(doomed.UID))
+			survivorState := podState(t, n.state, string(survivor.UID))
+			for name, st := range map[string]podLeftovers{"doomed": doomedState, "survivor": survivorState} {
+				if len(st.mounts) < 4 || len(st.cgroups) == 0 {
+					t.Fatalf("%s before the kill: mounts %v cgroups %v; want its namespaces, its volume and its cgroups", name, st.mounts, st.cgroups)
+				}
+			}
+			_, survivorShims := podProcesses(string(survivor.UID))
+			if len(survivorShims) == 0 {
+				t.Fatal("no shim found for the survivor")
+			}
 
-	// devnode's supervisor is held while the scene is set, so that the
-	// agent comes back only once it is.
-	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	agents := procsOf("podagent", "--state "+n.state+" ")
-	if len(agents) != 1 {
-		syscall.Kill(n.cmd.Process.Pid, syscall.SIGCONT)
-		t.Fatalf("podagent processes of this node: %v, want one", agents)
-	}
-	syscall.Kill(agents[0], syscall.SIGKILL)
-	pids, shims := podProcesses(string(doomed.UID))
-	for _, p := range append(pids, shims...) {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
-	// What the killed agent's cleanup had already done.
-	n.removeManifest("doomed.yaml")
-	if err := deletePodContainers(n.state, string(doomed.UID)); err != nil {
-		syscall.Kill(n.cmd.Process.Pid, syscall.SIGCONT)
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(n.state, "sandboxes", string(doomed.UID)+".json")); err != nil {
-		syscall.Kill(n.cmd.Process.Pid, syscall.SIGCONT)
-		t.Fatal(err)
-	}
-	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	n.waitAgentBack(t, agents[0])
+			// devnode's supervisor is held while the scene is set, so that
+			// the services come back only once it is.
+			if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			resumed := false
+			resume := func() {
+				if !resumed {
+					resumed = true
+					if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			defer resume()
+			agents := procsOf("podagent", "--state "+n.state+" ")
+			if len(agents) != 1 {
+				t.Fatalf("podagent processes of this node: %v, want one", agents)
+			}
+			syscall.Kill(agents[0], syscall.SIGKILL)
+			if tc.killContainerd {
+				daemons := procsOf("bin/containerd ", n.state+"/")
+				if len(daemons) != 1 {
+					t.Fatalf("containerd processes of this node: %v, want one", daemons)
+				}
+				syscall.Kill(daemons[0], syscall.SIGKILL)
+			}
+			pids, shims := podProcesses(string(doomed.UID))
+			for _, p := range append(pids, shims...) {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+			n.removeManifest("doomed.yaml")
+			if tc.cutShort {
+				if err := deletePodContainers(n.state, string(doomed.UID)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Remove(filepath.Join(n.state, "sandboxes", string(doomed.UID)+".json")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resume()
+			n.waitAgentBack(t, agents[0])
 
-	// Collected at start: before the API answers.
-	if got := podState(t, n.state, string(doomed.UID)); len(got.mounts)+len(got.dirs)+len(got.cgroups) > 0 {
-		t.Errorf("the dead pod's leftovers after the agent's start:\nmounts %v\ndirectories %v\ncgroups %v\n%s",
-			got.mounts, got.dirs, got.cgroups, tail(n.stderr.String(), 30))
-	}
-	if got := podState(t, n.state, string(survivor.UID)); !slices.Equal(got.mounts, survivorState.mounts) || !slices.Equal(got.cgroups, survivorState.cgroups) {
-		t.Errorf("the live pod's mounts or cgroups changed:\nbefore %v %v\nafter  %v %v", survivorState.mounts, survivorState.cgroups, got.mounts, got.cgroups)
-	}
-	for _, s := range survivorShims {
-		if err := syscall.Kill(s, 0); err != nil {
-			t.Errorf("the live pod's shim %d: %v", s, err)
-		}
-	}
-	after := n.waitPod("survivor", 30*time.Second, "Running", running)
-	b, a := containerStatus(survivor, "main"), containerStatus(after, "main")
-	if a.ContainerID != b.ContainerID || a.RestartCount != b.RestartCount || !a.State.Running.StartedAt.Equal(&b.State.Running.StartedAt) {
-		t.Errorf("the live pod's container was touched: before %s restarts %d started %v, after %s restarts %d started %v",
-			b.ContainerID, b.RestartCount, b.State.Running.StartedAt, a.ContainerID, a.RestartCount, a.State.Running.StartedAt)
-	}
-	if _, ok := n.getPod("default", "doomed"); ok {
-		t.Error("the dead pod is still listed")
+			var got podLeftovers
+			for deadline := time.Now().Add(tc.wait); ; time.Sleep(200 * time.Millisecond) {
+				got = podState(t, n.state, string(doomed.UID))
+				if len(got.mounts)+len(got.dirs)+len(got.cgroups) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(got.mounts)+len(got.dirs)+len(got.cgroups) > 0 {
+				t.Errorf("the dead pod's leftovers:\nmounts %v\ndirectories %v\ncgroups %v\n%s",
+					got.mounts, got.dirs, got.cgroups, tail(n.stderr.String(), 30))
+			}
+			if got := podState(t, n.state, string(survivor.UID)); !slices.Equal(got.mounts, survivorState.mounts) || !slices.Equal(got.cgroups, survivorState.cgroups) {
+				t.Errorf("the live pod's mounts or cgroups changed:\nbefore %v %v\nafter  %v %v", survivorState.mounts, survivorState.cgroups, got.mounts, got.cgroups)
+			}
+			for _, s := range survivorShims {
+				if err := syscall.Kill(s, 0); err != nil {
+					t.Errorf("the live pod's shim %d: %v", s, err)
+				}
+			}
+			after := n.waitPod("survivor", 30*time.Second, "Running", running)
+			b, a := containerStatus(survivor, "main"), containerStatus(after, "main")
+			if a.ContainerID != b.ContainerID || a.RestartCount != b.RestartCount || !a.State.Running.StartedAt.Equal(&b.State.Running.StartedAt) {
+				t.Errorf("the live pod's container was touched: before %s restarts %d started %v, after %s restarts %d started %v",
+					b.ContainerID, b.RestartCount, b.State.Running.StartedAt, a.ContainerID, a.RestartCount, a.State.Running.StartedAt)
+			}
+			if _, ok := n.getPod("default", "doomed"); ok {
+				t.Error("the dead pod is still listed")
+			}
+		})
 	}
 }
 
