@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/mountinfo"
+	corev1 "k8s.io/api/core/v1"
 
 	ctrdruntime "github.com/podboot/podboot/agent/runtime/containerd"
 	cdlayout "github.com/podboot/podboot/init/containerd"
@@ -36,12 +37,16 @@ func TestIntegrationGarbageAtStart(t *testing.T) {
 		// containerd is killed too: at its restart it drops the dead
 		// shim's tasks, and the pod's containers have no task at all.
 		killContainerd bool
+		// keep: the pod stays in the manifests, so the restarted agent
+		// restarts its containers; what the dead ones held must go.
+		keep bool
 		// wait: the leftovers go at the agent's start (0), or with the pod
 		// once the restarted agent has seen it is gone.
 		wait time.Duration
 	}{
 		{name: "cleanup cut short", cutShort: true},
 		{name: "containerd killed too", killContainerd: true, wait: 30 * time.Second},
+		{name: "pod kept", keep: true, wait: 30 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := startNode(t)
@@ -111,7 +116,9 @@ spec:
 			for _, p := range append(pids, shims...) {
 				syscall.Kill(p, syscall.SIGKILL)
 			}
-			n.removeManifest("doomed.yaml")
+			if !tc.keep {
+				n.removeManifest("doomed.yaml")
+			}
 			if tc.cutShort {
 				if err := deletePodContainers(n.state, string(doomed.UID)); err != nil {
 					t.Fatal(err)
@@ -123,16 +130,37 @@ spec:
 			resume()
 			n.waitAgentBack(t, agents[0])
 
-			var got podLeftovers
-			for deadline := time.Now().Add(tc.wait); ; time.Sleep(200 * time.Millisecond) {
-				got = podState(t, n.state, string(doomed.UID))
-				if len(got.mounts)+len(got.dirs)+len(got.cgroups) == 0 || time.Now().After(deadline) {
-					break
+			if tc.keep {
+				// The dead containers' rootfs mounts and cgroups go; the
+				// pod runs again in new ones.
+				var old []string
+				for _, c := range doomed.Status.ContainerStatuses {
+					old = append(old, strings.TrimPrefix(c.ContainerID, "containerd://"))
 				}
-			}
-			if len(got.mounts)+len(got.dirs)+len(got.cgroups) > 0 {
-				t.Errorf("the dead pod's leftovers:\nmounts %v\ndirectories %v\ncgroups %v\n%s",
-					got.mounts, got.dirs, got.cgroups, tail(n.stderr.String(), 30))
+				again := n.waitPod("doomed", tc.wait, "Running with both containers restarted", func(p *corev1.Pod) bool {
+					return running(p) && containerStatus(p, "a").RestartCount > 0 && containerStatus(p, "b").RestartCount > 0
+				})
+				if got := containerLeftovers(t, n.state, old); len(got) > 0 {
+					t.Errorf("the dead containers' mounts and cgroups are left: %v", got)
+				}
+				if cs := containerStatus(again, "a"); cs.LastTerminationState.Terminated == nil {
+					t.Errorf("container a restarted without a last termination state: %+v", cs)
+				}
+			} else {
+				var got podLeftovers
+				for deadline := time.Now().Add(tc.wait); ; time.Sleep(200 * time.Millisecond) {
+					got = podState(t, n.state, string(doomed.UID))
+					if len(got.mounts)+len(got.dirs)+len(got.cgroups) == 0 || time.Now().After(deadline) {
+						break
+					}
+				}
+				if len(got.mounts)+len(got.dirs)+len(got.cgroups) > 0 {
+					t.Errorf("the dead pod's leftovers:\nmounts %v\ndirectories %v\ncgroups %v\n%s",
+						got.mounts, got.dirs, got.cgroups, tail(n.stderr.String(), 30))
+				}
+				if _, ok := n.getPod("default", "doomed"); ok {
+					t.Error("the dead pod is still listed")
+				}
 			}
 			if got := podState(t, n.state, string(survivor.UID)); !slices.Equal(got.mounts, survivorState.mounts) || !slices.Equal(got.cgroups, survivorState.cgroups) {
 				t.Errorf("the live pod's mounts or cgroups changed:\nbefore %v %v\nafter  %v %v", survivorState.mounts, survivorState.cgroups, got.mounts, got.cgroups)
@@ -148,11 +176,33 @@ spec:
 				t.Errorf("the live pod's container was touched: before %s restarts %d started %v, after %s restarts %d started %v",
 					b.ContainerID, b.RestartCount, b.State.Running.StartedAt, a.ContainerID, a.RestartCount, a.State.Running.StartedAt)
 			}
-			if _, ok := n.getPod("default", "doomed"); ok {
-				t.Error("the dead pod is still listed")
-			}
 		})
 	}
+}
+
+// containerLeftovers lists the mounts and cgroups, anywhere, named by one
+// of the container IDs.
+func containerLeftovers(t *testing.T, state string, ids []string) []string {
+	t.Helper()
+	var out []string
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		for _, id := range ids {
+			if strings.Contains(m.Mountpoint, id) {
+				out = append(out, m.Mountpoint)
+			}
+		}
+	}
+	for _, id := range ids {
+		for _, pattern := range []string{"/sys/fs/cgroup/*/podboot-devnode-*/kubepods/*/*/" + id, "/sys/fs/cgroup/podboot-devnode-*/kubepods/*/*/" + id} {
+			matches, _ := filepath.Glob(pattern)
+			out = append(out, matches...)
+		}
+	}
+	return out
 }
 
 // podLeftovers is what the node holds of a pod: mounts and directories
