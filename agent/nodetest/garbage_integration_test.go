@@ -80,6 +80,13 @@ spec:
 					t.Fatalf("%s before the kill: mounts %v cgroups %v; want its namespaces, its volume and its cgroups", name, st.mounts, st.cgroups)
 				}
 			}
+			var old []string // the containers that die
+			for _, c := range doomed.Status.ContainerStatuses {
+				old = append(old, strings.TrimPrefix(c.ContainerID, "containerd://"))
+			}
+			if got := containerLeftovers(t, n.state, old); len(got) < 2*2 {
+				t.Fatalf("the doomed containers' rootfs mounts and cgroups before the kill: %v", got)
+			}
 			_, survivorShims := podProcesses(string(survivor.UID))
 			if len(survivorShims) == 0 {
 				t.Fatal("no shim found for the survivor")
@@ -133,16 +140,9 @@ spec:
 			if tc.keep {
 				// The dead containers' rootfs mounts and cgroups go; the
 				// pod runs again in new ones.
-				var old []string
-				for _, c := range doomed.Status.ContainerStatuses {
-					old = append(old, strings.TrimPrefix(c.ContainerID, "containerd://"))
-				}
 				again := n.waitPod("doomed", tc.wait, "Running with both containers restarted", func(p *corev1.Pod) bool {
 					return running(p) && containerStatus(p, "a").RestartCount > 0 && containerStatus(p, "b").RestartCount > 0
 				})
-				if got := containerLeftovers(t, n.state, old); len(got) > 0 {
-					t.Errorf("the dead containers' mounts and cgroups are left: %v", got)
-				}
 				if cs := containerStatus(again, "a"); cs.LastTerminationState.Terminated == nil {
 					t.Errorf("container a restarted without a last termination state: %+v", cs)
 				}
@@ -161,6 +161,9 @@ spec:
 				if _, ok := n.getPod("default", "doomed"); ok {
 					t.Error("the dead pod is still listed")
 				}
+			}
+			if got := containerLeftovers(t, n.state, old); len(got) > 0 {
+				t.Errorf("the dead containers' rootfs mounts and cgroups are left: %v", got)
 			}
 			if got := podState(t, n.state, string(survivor.UID)); !slices.Equal(got.mounts, survivorState.mounts) || !slices.Equal(got.cgroups, survivorState.cgroups) {
 				t.Errorf("the live pod's mounts or cgroups changed:\nbefore %v %v\nafter  %v %v", survivorState.mounts, survivorState.cgroups, got.mounts, got.cgroups)
