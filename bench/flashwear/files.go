@@ -5,10 +5,13 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,22 +38,23 @@ type Files map[string]File
 // not (they change by size and times if they change at all).
 const hashLimit = 1 << 20
 
-// SnapshotFiles copies a running board's disk image, replays the flash's
-// journal on the copy (what a power cut would leave: every committed
+// SnapshotFiles copies the flash partition of a running board's disk
+// image, replays its journal on the copy (what a power cut would leave: every committed
 // transaction), and lists every file of the flash with its inode, size,
 // times and (for small files) a hash of its content. It reads the copy
 // with e2fsprogs, as the e2e tests do, so the running guest is untouched.
 func SnapshotFiles(disk, scratch string) (Files, error) {
-	img := scratch + "/snapshot.img"
-	defer os.Remove(img)
-	if out, err := exec.Command("cp", "--sparse=always", disk, img).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("snapshot flash: copy %s: %w: %s", disk, err, out)
-	}
-	fl, err := e2e.FindFlash(img)
+	fl, err := e2e.FindFlash(disk)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot flash: %w", err)
 	}
-	spec := fmt.Sprintf("%s?offset=%d", img, fl.Offset)
+	// The partition alone, in a file of its own: e2fsck re-opens the
+	// device after replaying the journal and loses an ?offset= on the way.
+	spec := filepath.Join(scratch, "flash-snapshot.img")
+	defer os.Remove(spec)
+	if err := copyFrom(disk, fl.Offset, spec); err != nil {
+		return nil, fmt.Errorf("snapshot flash: %w", err)
+	}
 	// Exit status 1 is "file system corrected" (the journal replayed).
 	if out, err := exec.Command("e2fsck", "-y", "-E", "journal_only", spec).CombinedOutput(); err != nil {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 {
@@ -120,6 +124,54 @@ func SnapshotFiles(disk, scratch string) (Files, error) {
 		files[e.path] = f
 	}
 	return files, nil
+}
+
+// copyFrom copies src from offset to its end into a new sparse file dst:
+// blocks of zeros are skipped, so a mostly empty flash copies quickly.
+func copyFrom(src string, offset int64, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	buf := make([]byte, 1<<20)
+	var pos int64
+	for {
+		n, err := in.ReadAt(buf, offset+pos)
+		if n > 0 {
+			chunk := buf[:n]
+			if !allZero(chunk) {
+				if _, werr := out.WriteAt(chunk, pos); werr != nil {
+					return fmt.Errorf("copy %s to %s: %w", src, dst, werr)
+				}
+			}
+			pos += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+		}
+	}
+	if err := out.Truncate(pos); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out.Close()
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // debugfs runs requests against spec, read-only, and returns the output.

@@ -43,7 +43,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "- **%s**:", p.Name)
 		switch {
 		case p.changesErr != nil:
-			fmt.Fprintf(&b, " not known (%v)", p.changesErr)
+			first, _, _ := strings.Cut(p.changesErr.Error(), "\n")
+			fmt.Fprintf(&b, " not known (%s)", first)
 		case len(p.Changes) == 0:
 			b.WriteString(" none")
 		}
