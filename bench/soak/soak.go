@@ -287,21 +287,23 @@ func (n *node) writeManifest(p PodSpec, gen int) error {
 // waitStarted waits until every pod that is not crash-looping runs and
 // every crash-looping one has restarted at least once.
 func (n *node) waitStarted(ctx context.Context, specs []PodSpec, timeout time.Duration) error {
-	want := 0
+	want, crashing := 0, 0
 	for _, p := range specs {
-		if p.Kind != CrashLoop {
+		if p.Kind == CrashLoop {
+			crashing++
+		} else {
 			want++
 		}
 	}
 	deadline := time.Now().Add(timeout)
 	for {
 		running, restarts, err := n.prober.pods(ctx)
-		if err == nil && running >= want && restarts >= n.c.Mix.CrashLoop {
+		if err == nil && running >= want && restarts >= crashing {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("soak: the pods did not start within %s: %d running (want %d), %d restarts (want %d), last error %v",
-				timeout, running, want, restarts, n.c.Mix.CrashLoop, err)
+				timeout, running, want, restarts, crashing, err)
 		}
 		if err := sleep(ctx, 2*time.Second); err != nil {
 			return err
