@@ -142,9 +142,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 }
 
 func runWrites(ctx context.Context, o options, c soak.Config) error {
+	started := time.Now()
 	rep, runErr := soak.MeasureWrites(ctx, c, o.writesPods, o.settle, o.window)
 	var md strings.Builder
-	fmt.Fprintf(&md, "%s\n\n", machine(time.Now()))
+	fmt.Fprintf(&md, "%s\n\n", machine(started))
 	fmt.Fprintf(&md, "devnode with %d steady pods, state directory on disk, at rest for %s (after the pods ran and %s more); /proc/PID/io, per hour:\n\n", rep.Pods, rep.Window, o.settle)
 	md.WriteString("| process | written by syscalls (wchar) | to the block layer (write_bytes) | write calls |\n| --- | ---: | ---: | ---: |\n")
 	for _, role := range []podbench.Role{podbench.RoleAgent, podbench.RoleContainerd, podbench.RoleShim} {
