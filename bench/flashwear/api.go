@@ -95,16 +95,6 @@ func (a *api) do(ctx context.Context, method, path string, body any, out any) er
 	return nil
 }
 
-func (a *api) healthy(ctx context.Context) bool {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/healthz", nil)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 func (a *api) pods(ctx context.Context) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	err := a.do(ctx, http.MethodGet, "/api/v1/namespaces/default/pods", nil, &list)

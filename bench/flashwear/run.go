@@ -91,6 +91,7 @@ type board struct {
 	dir     string // the image directory
 	disk    string
 	monitor *qmp.Conn
+	resets  chan struct{} // QEMU's RESET events: the guest rebooted
 	api     *api
 	shell   *shell
 	button  chan struct{}
@@ -217,7 +218,21 @@ func (b *board) boot(ctx context.Context) error {
 	b.c.Log.Info("QEMU started", "console", cfg.Console, "api", port)
 	dialCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if b.monitor, err = qmp.Dial(dialCtx, mon, nil); err != nil {
+	// The monitor's events must be drained, or its reader stalls and no
+	// command gets its answer; only RESET matters here.
+	events := make(chan qmp.Event, 16)
+	b.resets = make(chan struct{}, 4)
+	go func() {
+		for e := range events {
+			if e.Name == "RESET" {
+				select {
+				case b.resets <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	if b.monitor, err = qmp.Dial(dialCtx, mon, events); err != nil {
 		return fmt.Errorf("flash wear: %w", err)
 	}
 	b.api, err = newAPI(filepath.Join(b.dir, "kubeconfig"), fmt.Sprintf("https://127.0.0.1:%d", port))
@@ -453,15 +468,10 @@ func (b *board) measure(ctx context.Context, rep *Report) error {
 		if err := b.api.reboot(ctx); err != nil {
 			return err
 		}
-		// The API goes away, then comes back on the new boot.
-		deadline := time.Now().Add(5 * time.Minute)
-		for b.api.healthy(ctx) {
-			if time.Now().After(deadline) {
-				return errors.New("flash wear: the API still answers 5 minutes after the reboot")
-			}
-			if err := sleep(ctx, time.Second); err != nil {
-				return err
-			}
+		// QEMU tells the machine's reset; the API's answers cannot (a
+		// poll may miss the few seconds it is away).
+		if err := b.waitReset(ctx, 5*time.Minute); err != nil {
+			return err
 		}
 		if err := b.waitPods(ctx, b.c.Pods, 10*time.Minute); err != nil {
 			return err
@@ -548,6 +558,21 @@ func (b *board) waitRestarts(ctx context.Context, name string, n int, timeout ti
 		}
 		if err := sleep(ctx, 2*time.Second); err != nil {
 			return got, err
+		}
+	}
+}
+
+// waitReset waits for QEMU's RESET event: the guest rebooted.
+func (b *board) waitReset(ctx context.Context, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case <-b.resets:
+			return nil
+		case <-deadline:
+			return fmt.Errorf("flash wear: no reboot (QMP RESET) within %s of asking for one", timeout)
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
 	}
 }
