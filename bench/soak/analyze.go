@@ -38,6 +38,7 @@ const (
 	Shims           = "shims"
 	StateTmpfs      = "state_tmpfs_bytes"
 	LogBytes        = "container_log_bytes"
+	LogFiles        = "container_log_files"
 	Mounts          = "mounts"
 	Cgroups         = "cgroups"
 	Veths           = "veths"
@@ -59,6 +60,7 @@ func Metrics() []Metric {
 		{Name: Shims, Unit: "count", Help: "containerd-shim-runc-v2 processes of the node", Abs: 3, Rel: 0.1},
 		{Name: StateTmpfs, Unit: "bytes", Help: "used space of the tmpfs holding the state directory", Abs: 24 * mb, Rel: 0.3},
 		{Name: LogBytes, Unit: "bytes", Help: "container logs under the state directory (pods/)", Abs: 12 * mb, Rel: 0.3},
+		{Name: LogFiles, Unit: "count", Help: "container log files under the state directory (pods/): a restart's or a replaced pod's left behind shows here first", Abs: 8, Rel: 0.1},
 		{Name: Mounts, Unit: "count", Help: "mounts under the state directory (host mount namespace)", Abs: 8, Rel: 0.1},
 		{Name: Cgroups, Unit: "count", Help: "cgroup directories under the agent's cgroup root, all hierarchies", Abs: 12, Rel: 0.1},
 		{Name: Veths, Unit: "count", Help: "veth links in the node's network namespace", Abs: 3, Rel: 0.1},

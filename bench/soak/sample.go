@@ -73,11 +73,11 @@ func (p Prober) Sample(ctx context.Context) (map[string]float64, error) {
 		return nil, fmt.Errorf("statfs the state directory %s: %w", p.State, err)
 	}
 	v[StateTmpfs] = float64((st.Blocks - st.Bfree) * uint64(st.Bsize))
-	logs, err := treeSize(filepath.Join(p.State, "pods"))
+	logs, files, err := treeSize(filepath.Join(p.State, "pods"))
 	if err != nil {
 		return nil, err
 	}
-	v[LogBytes] = float64(logs)
+	v[LogBytes], v[LogFiles] = float64(logs), float64(files)
 
 	mounts, err := p.Proc.GetMounts()
 	if err != nil {
@@ -162,10 +162,10 @@ func (p Prober) goroutines(ctx context.Context) (float64, error) {
 	return f.GetMetric()[0].GetGauge().GetValue(), nil
 }
 
-// treeSize is the size of the files under dir (0 if it does not exist).
-func treeSize(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+// treeSize is the size and number of the files under dir (0 if it does
+// not exist).
+func treeSize(dir string) (total int64, files int, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while we walked
@@ -173,6 +173,7 @@ func treeSize(dir string) (int64, error) {
 			return err
 		}
 		if d.Type().IsRegular() {
+			files++
 			if info, err := d.Info(); err == nil {
 				total += info.Size()
 			}
@@ -180,9 +181,9 @@ func treeSize(dir string) (int64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("size of %s: %w", dir, err)
+		return 0, 0, fmt.Errorf("size of %s: %w", dir, err)
 	}
-	return total, nil
+	return total, files, nil
 }
 
 // cgroups counts the cgroup directories under the agent's --cgroup-root
