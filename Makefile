@@ -136,12 +136,22 @@ run: deps
 bench: build
 	./bench/run.sh
 
-.PHONY: bench-resources bench-network
+.PHONY: bench-resources bench-network bench-soak bench-flash
 bench-resources: build
 	./bench/resources.sh
 
 bench-network: build
 	./bench/network.sh
+
+# A devnode under churn for 30 minutes (SOAK_ARGS=-duration 4h for hours):
+# every series must stay flat. bench/README.md, "Soak".
+bench-soak: build
+	./bench/soak.sh $(SOAK_ARGS)
+
+# What the qemu-arm64 board writes to its flash at rest and per event
+# (about 40 minutes). bench/README.md, "Flash writes"; docs/wear.md.
+bench-flash: deps
+	./bench/flashwrites.sh
 
 clean:
 	rm -rf bin out .cache examples/images
