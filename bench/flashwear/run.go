@@ -204,7 +204,7 @@ func (b *board) boot(ctx context.Context) error {
 		MonitorSocket: mon, SerialSocket: serial, DebugShell: true,
 		PowerdownTimeout: 3 * time.Minute,
 	}
-	b.shell = &shell{socket: serial, console: cfg.Console}
+	b.shell = newShell(serial, cfg.Console)
 	qemuLog, err := os.Create(filepath.Join(b.c.Work, "qemuboot.log"))
 	if err != nil {
 		return fmt.Errorf("flash wear: %w", err)

@@ -1,11 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +25,7 @@ import (
 
 	"github.com/podboot/podboot/internal/nsutil"
 	"github.com/podboot/podboot/internal/testenv"
+	"github.com/podboot/podboot/qemu/debugshell"
 )
 
 // Timeouts are generous: everything runs under TCG on two cores.
@@ -55,9 +56,7 @@ type Board struct {
 	err    error // qemu/boot's exit; read after exited is closed
 	out    *lockedBuffer
 
-	shellMu sync.Mutex
-	serial  net.Conn
-	marker  int
+	shell *debugshell.Shell
 }
 
 // Options for a boot.
@@ -123,6 +122,15 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 		out:        &lockedBuffer{},
 	}
 	b.Server = fmt.Sprintf("https://127.0.0.1:%d", b.APIPort)
+	b.shell = &debugshell.Shell{Socket: b.Serial, Console: b.ConsoleText, Exited: func() error {
+		if !b.Exited() {
+			return nil
+		}
+		if b.err == nil {
+			return errors.New("exit status 0")
+		}
+		return b.err
+	}}
 	args := []string{dir, "--api-port", strconv.Itoa(b.APIPort), "--console", b.Console, "--serial-socket", b.Serial}
 	if opt.DebugShell {
 		args = append(args, "--debug-shell")
@@ -149,9 +157,7 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 	}()
 	t.Logf("booting %s: API %s, console %s", dir, b.Server, b.Console)
 	t.Cleanup(func() {
-		if b.serial != nil {
-			b.serial.Close()
-		}
+		_ = b.shell.Close()
 		select {
 		case <-b.exited:
 		default:
@@ -442,59 +448,9 @@ func (b *Board) Podctl(podctl string, args ...string) (string, error) {
 
 // Shell runs a command in the guest's debug shell (booted with
 // DebugShell) by typing it on the serial console, and returns what it
-// printed and its exit status. The command line ends with an echo of a
-// unique marker, written so that the echoed command line itself does not
-// match it.
+// printed and its exit status (qemu/debugshell).
 func (b *Board) Shell(command string, timeout time.Duration) (string, int, error) {
-	b.shellMu.Lock()
-	defer b.shellMu.Unlock()
-	if b.serial == nil {
-		c, err := net.Dial("unix", b.Serial)
-		if err != nil {
-			return "", 0, fmt.Errorf("connect to the serial console %s: %w", b.Serial, err)
-		}
-		b.serial = c
-		// QEMU also sends the console's output on the socket; drain it
-		// (the console file has it all) so the guest never stalls.
-		go func() { _, _ = bufio.NewReader(c).WriteTo(discard{}) }()
-	}
-	b.marker++
-	tag := fmt.Sprintf("%d%d", time.Now().UnixNano()%100000, b.marker)
-	start := len(b.ConsoleText())
-	// The echo prints __done_<tag>:<status>; the command line as echoed by
-	// the terminal shows __done''_<tag>, so only the output matches.
-	line := fmt.Sprintf("%s; echo __done''_%s:$?\r", command, tag)
-	if _, err := b.serial.Write([]byte(line)); err != nil {
-		return "", 0, fmt.Errorf("type %q on the serial console: %w", command, err)
-	}
-	re := regexp.MustCompile(`__done_` + tag + `:(\d+)`)
-	deadline := time.Now().Add(timeout)
-	for {
-		text := b.ConsoleText()
-		if start > len(text) {
-			start = 0
-		}
-		text = text[start:]
-		if m := re.FindStringSubmatchIndex(text); m != nil {
-			status, _ := strconv.Atoi(text[m[2]:m[3]])
-			out := text[:m[0]]
-			// Drop the echoed command line.
-			if i := strings.Index(out, "__done''_"+tag); i >= 0 {
-				if nl := strings.IndexByte(out[i:], '\n'); nl >= 0 {
-					out = out[i+nl+1:]
-				}
-			}
-			out = strings.ReplaceAll(out, "\r", "")
-			return out, status, nil
-		}
-		if b.Exited() {
-			return "", 0, fmt.Errorf("QEMU exited (%v) while running %q in the debug shell", b.err, command)
-		}
-		if time.Now().After(deadline) {
-			return "", 0, fmt.Errorf("%q: no marker on the console within %s; console since:\n%s", command, timeout, text)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return b.shell.Run(command, timeout)
 }
 
 // MustShell runs command in the debug shell and fails t (the calling
@@ -526,10 +482,6 @@ func (b *Board) MustShellMatch(t testing.TB, command string, re *regexp.Regexp) 
 	t.Fatalf("debug shell: %q: no match for %s in three tries; last output:\n%s", command, re, out)
 	return nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 type lockedBuffer struct {
 	mu  sync.Mutex
