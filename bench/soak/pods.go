@@ -16,7 +16,9 @@ const (
 	// Steady pods run for the whole soak.
 	Steady Kind = "steady"
 	// Probed pods are steady pods with an exec readiness probe every 10 s:
-	// each probe is a runc exec, a goroutine and a few fds in the agent.
+	// once probes run (issue 14; today the agent accepts and ignores
+	// them), each probe is a runc exec, a goroutine and a few fds in the
+	// agent.
 	Probed Kind = "probed"
 	// CrashLoop pods exit 1 a second after they start: restarts with
 	// kubelet's backoff, a new container, log file and cgroup each time.
