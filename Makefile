@@ -41,8 +41,10 @@ all: build
 
 deps: .cache/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 
+# A package installed for two architectures (libseccomp-dev and
+# libseccomp-dev:arm64) is ambiguous to `dpkg -s` without its architecture.
 .cache/apt-%:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(arch=$$(dpkg --print-architecture); for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || dpkg -s $$p:$$arch >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing Debian packages:" $$missing; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo dpkg --add-architecture arm64 && sudo apt-get update && sudo apt-get install -y $$missing" >&2; exit 1; fi; \
