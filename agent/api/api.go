@@ -36,6 +36,11 @@ type Options struct {
 	// Metrics serves /metrics, /metrics/cadvisor and metrics.k8s.io (for
 	// kubectl top); nil serves none of them.
 	Metrics Metrics
+	// Flash persists writes (create, update, patch, delete) as manifests on
+	// the flash; nil answers every write 405.
+	Flash Flash
+	// Streams runs exec, attach and port-forward; nil answers them 405.
+	Streams Streams
 	// Log receives what cannot be told to a client (a log stream that
 	// failed midway, a recovered panic); nil discards it.
 	Log *slog.Logger
@@ -118,6 +123,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	if s.routeMetrics(w, r, path) {
 		return
 	}
+	if s.routeOpenAPI(w, r, path) {
+		return
+	}
 	group, rest, ok := "", "", false
 	if rest, ok = strings.CutPrefix(path, "/api/v1/"); !ok {
 		group = coordinationGroup
@@ -132,8 +140,12 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, err)
 		return
 	}
+	if req.sub != "" {
+		s.serveSubresource(w, r, req)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeStatus(w, writesNotServed(r.Method, req.describe()))
+		s.serveWrite(w, r, req)
 		return
 	}
 	if req.log {
@@ -150,11 +162,17 @@ type resourceRequest struct {
 	name      string // "" = the collection
 	watch     bool   // legacy /api/v1/watch/... path
 	log       bool   // pods/{name}/log
+	// sub is a streaming subresource of a pod: "exec", "attach" or
+	// "portforward" ("" = none).
+	sub string
 }
 
 func (q resourceRequest) describe() string {
 	if q.log {
 		return "pods/log"
+	}
+	if q.sub != "" {
+		return "pods/" + q.sub
 	}
 	return q.res.name
 }
@@ -186,6 +204,8 @@ func (s *server) parseResourcePath(group, rest string) (resourceRequest, error) 
 			q.name = parts[1]
 		case len(parts) == 3 && res.kind == store.KindPod && parts[2] == "log" && !q.watch:
 			q.name, q.log = parts[1], true
+		case len(parts) == 3 && res.kind == store.KindPod && streamingSubresources[parts[2]] && !q.watch:
+			q.name, q.sub = parts[1], parts[2]
 		case len(parts) != 1:
 			return q, pathNotFound()
 		}
