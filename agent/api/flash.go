@@ -23,7 +23,13 @@ type Flash interface {
 	// document that defines the object is replaced in its file, keeping
 	// the file's other documents byte for byte, or a new file is written
 	// for a new object. It applies the change and returns the object as
-	// the store then holds it. A file changed since Refresh is a Conflict.
+	// the store then holds it. An object that does not validate (the same
+	// decoding, defaults and validation as a file's document) is an
+	// Invalid (422) error naming the fields; a file changed since Refresh
+	// is a Conflict. Each write leaves a Normal event on the object
+	// (reason ManifestSaved or ManifestRemoved) naming the file, the
+	// document and who wrote it; a Secret's values never reach an event
+	// or a log.
 	Save(ctx context.Context, obj runtime.Object, w WriteInfo) (runtime.Object, error)
 	// Remove deletes the document that defines kind namespace/name (for a
 	// Namespace, also every document of an object in it) and applies the
@@ -40,4 +46,7 @@ type WriteInfo struct {
 	User string
 	// FieldManager is the client's fieldManager ("kubectl-create", ...).
 	FieldManager string
+	// DryRun (dryRun=All) validates and returns what would be stored,
+	// writing nothing and changing nothing.
+	DryRun bool
 }
