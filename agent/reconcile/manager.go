@@ -188,6 +188,28 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	}
 }
 
+// SetDeletionGrace sets the grace period, in seconds, of the pod's
+// deletion, as an API DELETE's gracePeriodSeconds sets
+// deletionGracePeriodSeconds: the SetDesired that next drops the pod
+// publishes it with deletionGracePeriodSeconds = seconds and
+// deletionTimestamp = now + seconds, and stops its containers with that
+// grace (0, kubectl's --force --grace-period=0, and 1, --now, stop them
+// with kubelet's minimum of 2 s: SIGTERM, then SIGKILL). On a pod already
+// terminating, a shorter grace shortens the deletion in progress, at once;
+// a longer one changes nothing (kubelet's pod worker only ever reduces a
+// grace). A negative grace is 1, as the API server's delete path makes it.
+// A UID without a pod is ignored: there is nothing to delete.
+func (m *Manager) SetDeletionGrace(uid types.UID, seconds int64) {
+	if seconds < 0 {
+		seconds = 1
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.workers[uid]; ok {
+		w.setDeletionGrace(seconds, m.cfg.Now())
+	}
+}
+
 // admitLocked runs cfg.Admit for a new pod; nil means admitted.
 func (m *Manager) admitLocked(pod *corev1.Pod) *admission.Decision {
 	if m.cfg.Admit == nil {

@@ -32,7 +32,9 @@ func (w *worker) sync(ctx context.Context) bool {
 	if pod.DeletionTimestamp != nil {
 		w.publish(pod, snap, false) // terminating, before the kill
 		if len(a.Kill) > 0 {
-			w.kill(ctx, pod, snap.containers, a.Kill, time.Duration(*pod.DeletionGracePeriodSeconds)*time.Second)
+			killCtx, release := w.killContext(ctx)
+			w.kill(killCtx, pod, snap.containers, a.Kill, time.Duration(gracePeriod(pod))*time.Second)
+			release()
 			if snap, err = w.observe(ctx); err != nil {
 				log.Warn("sync pod: observe runtime", "err", err)
 				return false
@@ -178,6 +180,8 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 // regular containers concurrently, each with grace, then the sidecars one
 // by one in reverse spec order with what is left of grace (at least
 // kubelet's minimum), so that sidecars outlive the containers they serve.
+// A stop cut short by ctx (a shortened grace, the agent stopping) is not
+// an error: the next sync stops what still runs.
 func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, grace time.Duration) {
 	if w.killed == nil {
 		w.killed = map[string]bool{}
@@ -210,7 +214,7 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 		}
 		w.killed[id] = true
-		if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil {
+		if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
 			w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
 		}
 	}
@@ -222,7 +226,7 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 		}
 		w.killed[id] = true
 		wg.Go(func() {
-			if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil {
+			if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
 				w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
 			}
 		})

@@ -34,9 +34,19 @@ type worker struct {
 	// pod no longer counts for admission, as in kubelet).
 	terminal atomic.Bool
 
-	mu       sync.Mutex
-	pod      *corev1.Pod // nil for an orphan found only in the runtime
-	deleteAt *metav1.Time
+	mu  sync.Mutex
+	pod *corev1.Pod // nil for an orphan found only in the runtime
+	// deleteAt and deleteGrace are the API server's deletionTimestamp and
+	// deletionGracePeriodSeconds, set once the pod is terminating.
+	deleteAt    *metav1.Time
+	deleteGrace int64
+	// requestedGrace is SetDeletionGrace's grace for a terminate to come.
+	requestedGrace *int64
+	// stopKill, set while a terminating sync stops containers, cancels
+	// that stop when the grace period is shortened (kubelet's pod worker
+	// cancels its sync the same way), so the next sync stops them again
+	// with the shorter grace.
+	stopKill context.CancelFunc
 	shutdown bool      // StopAll: stop containers, remove nothing
 	evicted  *eviction // Evict: killed, Failed, never started again
 	print    string
@@ -77,7 +87,12 @@ func (w *worker) wakeUp() {
 	}
 }
 
-// terminate marks the pod deleted (kubelet: deletionTimestamp set).
+// terminate marks the pod deleted as the API server's graceful deletion
+// does (registry/rest.BeforeDelete): deletionGracePeriodSeconds is the grace
+// SetDeletionGrace asked for, else the pod's
+// terminationGracePeriodSeconds, else the API's default of 30 s, and
+// deletionTimestamp is now plus that grace, the time by which the pod is
+// to be gone.
 func (w *worker) terminate(now time.Time, shutdown bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -85,10 +100,66 @@ func (w *worker) terminate(now time.Time, shutdown bool) {
 		w.shutdown = true
 	}
 	if w.deleteAt == nil {
-		t := metaNow(now)
-		w.deleteAt = &t
+		g := int64(corev1.DefaultTerminationGracePeriodSeconds)
+		switch {
+		case w.requestedGrace != nil:
+			g = *w.requestedGrace
+		case w.pod != nil && w.pod.Spec.TerminationGracePeriodSeconds != nil:
+			g = max(*w.pod.Spec.TerminationGracePeriodSeconds, 0)
+		}
+		t := metaNow(now.Add(time.Duration(g) * time.Second))
+		w.deleteAt, w.deleteGrace = &t, g
 	}
 	w.wakeUp()
+}
+
+// setDeletionGrace records the grace of a deletion to come or shortens the
+// one in progress, never extending it. A shortened grace moves
+// deletionTimestamp back by the difference, never into the past; a grace
+// that has run out by then becomes 1 s unless 0 was asked for (the API
+// server's rules in registry/rest.BeforeDelete). A stop in progress is
+// cancelled so that the next sync stops the containers with the new grace.
+func (w *worker) setDeletionGrace(seconds int64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.deleteAt == nil {
+		if w.requestedGrace == nil || seconds < *w.requestedGrace {
+			w.requestedGrace = &seconds
+		}
+		return
+	}
+	if seconds >= w.deleteGrace {
+		return
+	}
+	at := w.deleteAt.Add(time.Duration(seconds-w.deleteGrace) * time.Second)
+	if at.Before(now) {
+		at = now
+		if seconds != 0 {
+			seconds = 1
+		}
+	}
+	t := metaNow(at)
+	w.deleteAt, w.deleteGrace = &t, seconds
+	if w.stopKill != nil {
+		w.stopKill()
+	}
+	w.wakeUp()
+}
+
+// killContext is the context a terminating sync stops containers with:
+// cancelled when the grace period is shortened. release must be called
+// once the stop is over.
+func (w *worker) killContext(ctx context.Context) (killCtx context.Context, release func()) {
+	killCtx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.stopKill = cancel
+	w.mu.Unlock()
+	return killCtx, func() {
+		w.mu.Lock()
+		w.stopKill = nil
+		w.mu.Unlock()
+		cancel()
+	}
 }
 
 func (w *worker) isTerminating() bool {
@@ -111,7 +182,7 @@ func (w *worker) setFingerprint(p string) {
 
 // currentPod is the pod to sync: the desired pod, with deletionTimestamp
 // and deletionGracePeriodSeconds once it is terminating. An orphan gets a
-// minimal pod with the API's default grace period.
+// minimal pod (its grace is the API's default).
 func (w *worker) currentPod() (pod *corev1.Pod, shutdown bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -123,15 +194,20 @@ func (w *worker) currentPod() (pod *corev1.Pod, shutdown bool) {
 	if w.deleteAt != nil {
 		t := *w.deleteAt
 		pod.DeletionTimestamp = &t
-		g := gracePeriod(pod)
+		g := w.deleteGrace
 		pod.DeletionGracePeriodSeconds = &g
 	}
 	return pod, w.shutdown
 }
 
-// gracePeriod is kubelet's: deletionGracePeriodSeconds, else
-// terminationGracePeriodSeconds, else the API default of 30 s; never under
-// kubelet's minimum of 2 s.
+// gracePeriod is how long kubelet gives a container to stop:
+// deletionGracePeriodSeconds, else terminationGracePeriodSeconds, else the
+// API default of 30 s; never under kubelet's minimum of 2 s
+// (kuberuntime's killContainer: "always give containers a minimal shutdown
+// window"). So a deletion with grace 0 (--force --grace-period=0) or 1
+// (--now) sends SIGTERM and kills 2 s later, as kubelet does: its pod
+// worker raises a grace under 1 to 1 (calculateEffectiveGracePeriod), and
+// killContainer raises that to 2.
 func gracePeriod(pod *corev1.Pod) int64 {
 	g := int64(corev1.DefaultTerminationGracePeriodSeconds)
 	switch {
