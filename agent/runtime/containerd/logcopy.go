@@ -20,6 +20,7 @@ type logCopier struct {
 	io   *cio.DirectIO
 	log  *logs.Writer
 	done chan struct{} // closed when both streams ended and the log is closed
+	taps attachTaps    // kubectl attach's clients (attach.go)
 }
 
 func (r *Runtime) fifoDir(id string) string {
@@ -63,7 +64,7 @@ func (r *Runtime) startCopier(id string, dio *cio.DirectIO, path string) (*logCo
 		if rc == nil {
 			return
 		}
-		if _, err := io.Copy(lw.Stream(name), rc); err != nil && r.ctx.Err() == nil {
+		if _, err := io.Copy(c.taps.writer(name, lw.Stream(name)), rc); err != nil && r.ctx.Err() == nil {
 			r.log.Debug("log copy ended", "container", id, "stream", name, "err", err)
 		}
 	}

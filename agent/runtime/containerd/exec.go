@@ -1,0 +1,243 @@
+package containerd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+var _ runtime.Streamer = (*Runtime)(nil)
+
+// execDrainTimeout bounds how long an exec's output is copied after its
+// process exited: a background child that keeps the output open would
+// otherwise hold the session forever (containerd's CRI bounds it too).
+const execDrainTimeout = 2 * time.Second
+
+// execCleanupTimeout bounds the kill and delete of an exec process once
+// its session is over (the request's context may be gone by then).
+const execCleanupTimeout = 10 * time.Second
+
+// execFIFODir is where exec processes' FIFOs are made, beside the
+// containers' <StateDir>/fifo/<id> (an ID is never "exec").
+func (r *Runtime) execFIFODir() string {
+	return filepath.Join(r.cfg.StateDir, "fifo", "exec")
+}
+
+// Exec runs cmd in the running container id with the container's own
+// process settings (user, environment, working directory, capabilities),
+// as containerd's CRI does, and TERM=xterm with a terminal.
+func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime.StreamIO) error {
+	ctx = r.withNamespace(ctx)
+	what := fmt.Sprintf("exec %q in container %q", cmd, id)
+	if len(cmd) == 0 {
+		return fmt.Errorf("%s: no command", what)
+	}
+	task, spec, err := r.runningTask(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	pspec := *spec.Process
+	pspec.Args = slices.Clone(cmd)
+	pspec.Terminal = sio.TTY
+	pspec.Env = slices.Clone(pspec.Env)
+	if sio.TTY {
+		pspec.Env = append(pspec.Env, "TERM=xterm")
+	}
+	execID, err := newExecID()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := os.MkdirAll(r.execFIFODir(), 0o700); err != nil {
+		return fmt.Errorf("%s: create FIFO directory: %w", what, err)
+	}
+
+	// containerd closes the process's stdin only when told: the client's
+	// end of input (kubectl's stdin closed) becomes CloseIO.
+	stdin := &closingReader{ready: make(chan struct{})}
+	var streams []cio.Opt
+	if sio.Stdin != nil {
+		stdin.r = sio.Stdin
+		streams = append(streams, cio.WithStreams(stdin, sio.Stdout, sio.Stderr))
+	} else {
+		streams = append(streams, cio.WithStreams(nil, sio.Stdout, sio.Stderr))
+	}
+	if sio.TTY {
+		streams = append(streams, cio.WithTerminal)
+	}
+	streams = append(streams, cio.WithFIFODir(r.execFIFODir()))
+	process, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(streams...))
+	if err != nil {
+		stdin.setClose(func() error { return nil })
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	stdin.setClose(func() error {
+		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+		defer cancel()
+		return process.CloseIO(cctx, containerd.WithStdinCloser)
+	})
+	defer func() {
+		// The request's context may be over: delete with the runtime's.
+		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+		defer cancel()
+		if _, err := process.Delete(cctx, containerd.WithProcessKill); err != nil {
+			r.log.Debug("delete exec process", "container", id, "exec", execID, "err", err)
+		}
+	}()
+	// Wait before Start, so an immediate exit is not missed.
+	exitc, err := process.Wait(r.ctx)
+	if err != nil {
+		return fmt.Errorf("%s: wait: %w", what, err)
+	}
+	if err := process.Start(ctx); err != nil {
+		return fmt.Errorf("%s: start: %w", what, err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	if sio.TTY && sio.Resize != nil {
+		go r.resizeLoop(process, sio.Resize, done)
+	}
+
+	var status containerd.ExitStatus
+	select {
+	case status = <-exitc:
+	case <-ctx.Done():
+		// The client went: the process goes too (kubelet's exec does not
+		// outlive its stream).
+		kctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+		_ = process.Kill(kctx, syscall.SIGKILL)
+		cancel()
+		select {
+		case <-exitc:
+		case <-time.After(execCleanupTimeout):
+		}
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	code, _, err := status.Result()
+	if err != nil {
+		return fmt.Errorf("%s: wait: %w", what, err)
+	}
+	r.drain(process.IO())
+	if code != 0 {
+		return &runtime.ExitError{Cmd: slices.Clone(cmd), Code: int(code)}
+	}
+	return nil
+}
+
+// runningTask returns container id's task and spec, or an error when the
+// task is not running (an exec needs a running container).
+func (r *Runtime) runningTask(ctx context.Context, id string) (containerd.Task, *oci.Spec, error) {
+	ctr, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if spec.Process == nil {
+		return nil, nil, errors.New("container spec has no process")
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container is not running: %w", err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Status != containerd.Running {
+		return nil, nil, fmt.Errorf("container is %s, not running", st.Status)
+	}
+	return task, spec, nil
+}
+
+// drain waits for the output copies to end after the process exited,
+// at most execDrainTimeout.
+func (r *Runtime) drain(pio cio.IO) {
+	if pio == nil {
+		return
+	}
+	copied := make(chan struct{})
+	go func() {
+		pio.Wait()
+		close(copied)
+	}()
+	select {
+	case <-copied:
+	case <-time.After(execDrainTimeout):
+		// Delete cancels the copies; this goroutine then ends.
+	}
+}
+
+// resizeLoop applies the client's terminal sizes until sizes closes or
+// done.
+func (r *Runtime) resizeLoop(p containerd.Process, sizes <-chan runtime.TerminalSize, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case size, ok := <-sizes:
+			if !ok {
+				return
+			}
+			if size.Width == 0 || size.Height == 0 {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+			err := p.Resize(ctx, uint32(size.Width), uint32(size.Height))
+			cancel()
+			if err != nil {
+				r.log.Debug("resize exec terminal", "exec", p.ID(), "err", err)
+			}
+		}
+	}
+}
+
+func newExecID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate exec ID: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// closingReader reads the client's stdin and, at its end, closes the
+// process's stdin (CloseIO), once the process exists.
+type closingReader struct {
+	r     io.Reader
+	ready chan struct{} // closed when closeFn is set
+	once  sync.Once
+	close func() error
+}
+
+func (c *closingReader) setClose(f func() error) {
+	c.close = f
+	close(c.ready)
+}
+
+func (c *closingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil {
+		c.once.Do(func() {
+			// cio starts copying before the process exists.
+			<-c.ready
+			_ = c.close()
+		})
+	}
+	return n, err
+}
