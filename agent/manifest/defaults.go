@@ -22,8 +22,9 @@ func clearSystemFields(m *metav1.ObjectMeta) {
 	m.CreationTimestamp = metav1.Time{}
 	m.DeletionTimestamp = nil
 	m.DeletionGracePeriodSeconds = nil
-	m.ManagedFields = nil
 	m.SelfLink = ""
+	// managedFields stay: server-side apply needs them after a reboot, and
+	// the API writes them to the manifest (they are not in the UID).
 }
 
 func defaultPod(pod *corev1.Pod) {

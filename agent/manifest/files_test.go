@@ -119,7 +119,13 @@ func TestUID(t *testing.T) {
 		{"defaults written out", "a.yaml", podYAML("web", "nginx") + "    imagePullPolicy: Always\n  restartPolicy: Always\n", testOpts, true},
 		{"status differs", "a.yaml", podYAML("web", "nginx") + "status: {phase: Failed}\n", testOpts, true},
 		{"image changed", "a.yaml", podYAML("web", "nginx:1.29"), testOpts, false},
-		{"label added", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {a: b}}\nspec: {containers: [{name: main, image: nginx}]}\n", testOpts, false},
+		// Metadata-only changes keep the pod (docs/manifests.md).
+		{"label added", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, labels: {a: b}}\nspec: {containers: [{name: main, image: nginx}]}\n", testOpts, true},
+		{"annotation added", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, annotations: {a: b}}\nspec: {containers: [{name: main, image: nginx}]}\n", testOpts, true},
+		{"managedFields added", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, managedFields: [{manager: kubectl, operation: Update, apiVersion: v1, fieldsType: FieldsV1, fieldsV1: {f:metadata: {}}}]}\nspec: {containers: [{name: main, image: nginx}]}\n", testOpts, true},
+		{"nodeName and the static toleration written out", "a.yaml", podYAML("web", "nginx") + "  nodeName: board-1\n  tolerations: [{operator: Exists, effect: NoExecute}]\n", testOpts, true},
+		{"namespace changed", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: other}\nspec: {containers: [{name: main, image: nginx}]}\n", testOpts, false},
+		{"name changed", "a.yaml", podYAML("web2", "nginx"), testOpts, false},
 		{"other node", "a.yaml", podYAML("web", "nginx"), Options{NodeName: "board-2"}, false},
 	}
 	for _, tt := range tests {

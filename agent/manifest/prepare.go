@@ -19,21 +19,23 @@ func preparePod(pod *corev1.Pod, opts Options) field.ErrorList {
 	clearSystemFields(&pod.ObjectMeta)
 	pod.Status = corev1.PodStatus{}
 	defaultPod(pod)
+	// kubelet's applyDefaults for file sources. The name stays as written:
+	// podboot has no cluster to be unique in, so no "-<node>" suffix.
+	// nodeName and the toleration are set before the UID is taken, so
+	// that a document the API wrote without them (Render) hashes the same.
+	pod.Spec.NodeName = opts.NodeName
+	addNoExecuteToleration(pod)
 
 	uid, err := objectUID(opts.NodeName, pod)
 	if err != nil {
 		return field.ErrorList{field.InternalError(nil, err)}
 	}
 	pod.UID = uid
-	// kubelet's applyDefaults for file sources. The name stays as written:
-	// podboot has no cluster to be unique in, so no "-<node>" suffix.
-	pod.Spec.NodeName = opts.NodeName
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[ConfigHashAnnotationKey] = string(uid)
 	pod.Annotations[ConfigSourceAnnotationKey] = ConfigSourceFile
-	addNoExecuteToleration(pod)
 
 	return validatePod(pod)
 }
@@ -41,13 +43,17 @@ func preparePod(pod *corev1.Pod, opts Options) field.ErrorList {
 // addNoExecuteToleration is kubelet's: static pods tolerate every NoExecute
 // taint so that node problems never evict them.
 func addNoExecuteToleration(pod *corev1.Pod) {
-	t := corev1.Toleration{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}
+	t := staticPodToleration()
 	for _, have := range pod.Spec.Tolerations {
 		if have.MatchToleration(&t) {
 			return
 		}
 	}
 	pod.Spec.Tolerations = append(pod.Spec.Tolerations, t)
+}
+
+func staticPodToleration() corev1.Toleration {
+	return corev1.Toleration{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}
 }
 
 func prepareConfigMap(cm *corev1.ConfigMap, opts Options) field.ErrorList {

@@ -11,11 +11,19 @@ import (
 // objectUID is kubelet's static-pod rule (pkg/kubelet/config/common.go):
 // an MD5 over "host:<node>" and the decoded, defaulted object. Unlike
 // kubelet it leaves out the file name, so a document moved to another file
-// keeps its UID. The object is hashed as its JSON encoding, which is
-// deterministic (struct order, sorted map keys) where kubelet used a spew
-// dump. The digest is formatted as a version 3 (MD5, name-based) UUID.
+// keeps its UID, and the object's labels, annotations and managedFields,
+// so a metadata-only change (kubectl label, annotate, an apply that only
+// changes labels) keeps the pod, as kubelet keeps an API pod's containers
+// when only its metadata changes. The object is hashed as its JSON
+// encoding, which is deterministic (struct order, sorted map keys) where
+// kubelet used a spew dump. The digest is formatted as a version 3 (MD5,
+// name-based) UUID.
 func objectUID(nodeName string, obj any) (types.UID, error) {
+	m := metaOf(obj)
+	labels, annotations, managed, uid := m.Labels, m.Annotations, m.ManagedFields, m.UID
+	m.Labels, m.Annotations, m.ManagedFields, m.UID = nil, nil, nil, ""
 	b, err := json.Marshal(obj)
+	m.Labels, m.Annotations, m.ManagedFields, m.UID = labels, annotations, managed, uid
 	if err != nil {
 		return "", fmt.Errorf("encode object for UID: %w", err)
 	}
@@ -28,3 +36,4 @@ func objectUID(nodeName string, obj any) (types.UID, error) {
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])), nil
 }
+
