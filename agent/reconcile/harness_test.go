@@ -12,8 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/podboot/podboot/agent/runtime/fake"
+	"github.com/podboot/podboot/agent/store"
 )
 
 // recorder collects events as "Type Reason field: message".
@@ -50,6 +52,11 @@ type publisher struct {
 	history []*corev1.Pod
 	// onPublish, when set, runs on every publish (before it is stored).
 	onPublish func(pod *corev1.Pod)
+	// store, when set, gets every publish and removal too, as the agent's
+	// API store does, so a test can watch what kubectl would see; t
+	// reports its errors.
+	store *store.Store
+	t     *testing.T
 }
 
 func (p *publisher) PublishPod(pod *corev1.Pod) {
@@ -63,6 +70,11 @@ func (p *publisher) PublishPod(pod *corev1.Pod) {
 	}
 	p.pods[pod.UID] = pod
 	p.history = append(p.history, pod)
+	if p.store != nil {
+		if err := p.store.Put(pod.DeepCopy()); err != nil {
+			p.t.Errorf("put pod %s in the store: %v", pod.UID, err)
+		}
+	}
 }
 
 func (p *publisher) RemovePod(namespace, name string, uid types.UID) {
@@ -70,6 +82,11 @@ func (p *publisher) RemovePod(namespace, name string, uid types.UID) {
 	defer p.mu.Unlock()
 	delete(p.pods, uid)
 	p.removed = append(p.removed, uid)
+	if p.store != nil {
+		if err := p.store.Delete("Pod", namespace, name); err != nil {
+			p.t.Errorf("delete pod %s/%s from the store: %v", namespace, name, err)
+		}
+	}
 }
 
 func (p *publisher) get(uid types.UID) *corev1.Pod {
@@ -100,6 +117,63 @@ func newEnv(t *testing.T, rt *fake.Runtime, stateFile string) *env {
 	}
 	e.m = m
 	return e
+}
+
+// watchPods makes the publisher feed a store, as the agent's API store is
+// fed, before anything is published; watch then watches it.
+func (e *env) watchPods() {
+	e.pub.mu.Lock()
+	defer e.pub.mu.Unlock()
+	e.pub.store, e.pub.t = store.New(nil), e.t
+}
+
+// watch watches the store's pods from now on, as a kubectl that has just
+// listed them does; changes are read with drain.
+func (e *env) watch() <-chan watch.Event {
+	e.t.Helper()
+	st := e.pub.store
+	ch, err := st.Watch(e.t.Context(), "Pod", "", st.ResourceVersion())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ch
+}
+
+// drain returns the events received so far on a watch, each as
+// "TYPE name uid" plus, for a terminating pod, its deletion grace and
+// deletionTimestamp relative to since, and its containers' states.
+func drain(ch <-chan watch.Event, since time.Time) []string {
+	var out []string
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return append(out, "watch closed")
+			}
+			out = append(out, describeEvent(ev, since))
+		default:
+			return out
+		}
+	}
+}
+
+func describeEvent(ev watch.Event, since time.Time) string {
+	pod := ev.Object.(*corev1.Pod)
+	s := fmt.Sprintf("%s %s", ev.Type, pod.UID)
+	if ev.Type == watch.Deleted {
+		return s
+	}
+	if pod.DeletionTimestamp != nil {
+		grace := "nil"
+		if g := pod.DeletionGracePeriodSeconds; g != nil {
+			grace = fmt.Sprint(*g)
+		}
+		s += fmt.Sprintf(" deletionTimestamp=+%s grace=%s", pod.DeletionTimestamp.Sub(since), grace)
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		s += fmt.Sprintf(" %s=%s", c.Name, containerState(pod.Status, c.Name))
+	}
+	return s
 }
 
 func (e *env) run() {

@@ -32,7 +32,7 @@ func (w *worker) sync(ctx context.Context) bool {
 	if pod.DeletionTimestamp != nil {
 		w.publish(pod, snap, false) // terminating, before the kill
 		if len(a.Kill) > 0 {
-			killCtx, release := w.killContext(ctx)
+			killCtx, release := w.killContext(ctx, *pod.DeletionGracePeriodSeconds)
 			w.kill(killCtx, pod, snap.containers, a.Kill, time.Duration(gracePeriod(pod))*time.Second)
 			release()
 			if snap, err = w.observe(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -146,13 +147,17 @@ func (w *worker) setDeletionGrace(seconds int64, now time.Time) {
 	w.wakeUp()
 }
 
-// killContext is the context a terminating sync stops containers with:
-// cancelled when the grace period is shortened. release must be called
-// once the stop is over.
-func (w *worker) killContext(ctx context.Context) (killCtx context.Context, release func()) {
+// killContext is the context a terminating sync whose pod showed
+// deletionGracePeriodSeconds grace stops containers with: cancelled when
+// the grace period is shortened, or already cancelled if it was shortened
+// since that pod was read. release must be called once the stop is over.
+func (w *worker) killContext(ctx context.Context, grace int64) (killCtx context.Context, release func()) {
 	killCtx, cancel := context.WithCancel(ctx)
 	w.mu.Lock()
 	w.stopKill = cancel
+	if w.deleteGrace < grace {
+		cancel()
+	}
 	w.mu.Unlock()
 	return killCtx, func() {
 		w.mu.Lock()
@@ -160,6 +165,26 @@ func (w *worker) killContext(ctx context.Context) (killCtx context.Context, rele
 		w.mu.Unlock()
 		cancel()
 	}
+}
+
+// updateMeta gives the pod the desired pod's metadata, keeping its spec,
+// and wakes the worker to publish it; an unchanged metadata does nothing
+// (SetDesired calls this for every pod). The sync that follows finds
+// nothing to do to the containers: only the published pod changes. A
+// namespace or name that differs under the same UID (which the static-pod
+// UID, a hash that includes them, rules out) is not taken: the worker's
+// runtime objects and logs are named by them.
+func (w *worker) updateMeta(desired *corev1.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pod == nil || desired.Namespace != w.ref.Namespace || desired.Name != w.ref.Name ||
+		equality.Semantic.DeepEqual(w.pod.ObjectMeta, desired.ObjectMeta) {
+		return
+	}
+	pod := w.pod.DeepCopy()
+	desired.ObjectMeta.DeepCopyInto(&pod.ObjectMeta)
+	w.pod = pod
+	w.wakeUp()
 }
 
 func (w *worker) isTerminating() bool {
