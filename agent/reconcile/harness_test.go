@@ -144,13 +144,23 @@ func (e *env) watch() <-chan watch.Event {
 // deletionTimestamp relative to since, and its containers' states.
 func drain(ch <-chan watch.Event, since time.Time) []string {
 	var out []string
+	for _, ev := range drainEvents(ch) {
+		out = append(out, describeEvent(ev, since))
+	}
+	return out
+}
+
+// drainEvents returns the events received so far on a watch; a closed
+// watch ends with an ERROR event.
+func drainEvents(ch <-chan watch.Event) []watch.Event {
+	var out []watch.Event
 	for {
 		select {
 		case ev, ok := <-ch:
 			if !ok {
-				return append(out, "watch closed")
+				return append(out, watch.Event{Type: watch.Error, Object: &corev1.Pod{}})
 			}
-			out = append(out, describeEvent(ev, since))
+			out = append(out, ev)
 		default:
 			return out
 		}

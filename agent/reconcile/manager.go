@@ -152,7 +152,12 @@ func NewManager(cfg Config) (*Manager, error) {
 
 // SetDesired sets the pods that should run. Pods are identified by UID: a
 // pod whose UID is no longer desired is terminated with its grace period,
-// and a new pod with the same namespace/name starts once it is gone.
+// and a new pod with the same namespace/name starts once it is gone. A pod
+// whose UID runs already but whose metadata (labels, annotations,
+// managedFields, ownerReferences ...) changed takes the new metadata and is
+// republished at once, its containers untouched, as kubelet does for an
+// update that does not change the spec; its spec is kept (a changed spec
+// comes with a new UID).
 func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -168,9 +173,12 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 			continue
 		}
 		m.desired[p.UID] = p.DeepCopy()
-		if _, ok := m.workers[p.UID]; !ok {
+		w, ok := m.workers[p.UID]
+		if !ok {
 			fresh = append(fresh, m.desired[p.UID])
+			continue
 		}
+		w.updateMeta(p)
 	}
 	// New pods are admitted one by one in kubelet's order, each against the
 	// active pods including the ones admitted just before it.
