@@ -121,6 +121,9 @@ func decodeList(file string, index int, raw []byte, opts Options) ([]*decoded, [
 			derr = identify(&DocumentError{File: file, Index: index, Field: "kind", Err: errors.New("a List may not contain a List")}, h, "List")
 		default:
 			d, derr = decodeObject(file, index, item, h, nil, opts)
+			if d != nil {
+				d.item = i
+			}
 		}
 		if derr != nil {
 			if derr.Field != "" && derr.Field != prefix {
@@ -166,6 +169,10 @@ func decodeObject(file string, index int, raw []byte, h head, dups []error, opts
 	strict, err := kjson.UnmarshalStrict(raw, obj)
 	if err != nil {
 		if fe := locateDecodeError(raw, reflect.TypeOf(obj).Elem()); fe != nil {
+			if h.Kind == "Secret" {
+				// A Secret's values never reach a log or an event.
+				fe.BadValue = field.OmitValueType{}
+			}
 			return nil, fail(fe.Field, field.ErrorList{fe}.ToAggregate())
 		}
 		return nil, fail("", fmt.Errorf("decode %s: %w", h.Kind, err))
@@ -189,7 +196,7 @@ func decodeObject(file string, index int, raw []byte, h head, dups []error, opts
 		return nil, fail(errs[0].Field, errs.ToAggregate())
 	}
 	m := metaOf(obj)
-	return &decoded{file: file, index: index, kind: h.Kind, ns: m.Namespace, name: m.Name, obj: obj}, nil
+	return &decoded{file: file, index: index, item: -1, kind: h.Kind, ns: m.Namespace, name: m.Name, obj: obj}, nil
 }
 
 func metaOf(obj any) *metav1.ObjectMeta {

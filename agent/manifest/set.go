@@ -26,6 +26,29 @@ type Set struct {
 	Secrets    []*corev1.Secret    // sorted by namespace/name
 	Namespaces []*corev1.Namespace // declared ones only, sorted by name
 	Errors     []*DocumentError    // one per rejected document, in file and document order
+
+	// sources is the file that defines each object.
+	sources map[ObjectKey]string
+}
+
+// ObjectKey names an object: its kind ("Pod", "ConfigMap", "Secret",
+// "Namespace"), namespace ("" for a Namespace) and name.
+type ObjectKey struct {
+	Kind, Namespace, Name string
+}
+
+func (k ObjectKey) String() string {
+	if k.Namespace == "" {
+		return k.Kind + " " + k.Name
+	}
+	return k.Kind + " " + k.Namespace + "/" + k.Name
+}
+
+// Source returns the name of the file (in the directory) whose document
+// defines the object, if the Set holds it.
+func (s *Set) Source(k ObjectKey) (string, bool) {
+	f, ok := s.sources[k]
+	return f, ok
 }
 
 // Hash is a digest of the objects and error messages of s: two Sets with the
@@ -90,13 +113,14 @@ func (e *DocumentError) object() string {
 type decoded struct {
 	file  string
 	index int
+	item  int // index in the document's List items; -1 if not in a List
 	kind  string
 	ns    string
 	name  string
 	obj   any // *corev1.Pod, *corev1.ConfigMap, *corev1.Secret or *corev1.Namespace
 }
 
-func (d *decoded) key() string { return d.kind + "/" + d.ns + "/" + d.name }
+func (d *decoded) key() ObjectKey { return ObjectKey{Kind: d.kind, Namespace: d.ns, Name: d.name} }
 
 // fileResult is what one file decoded to.
 type fileResult struct {
@@ -111,8 +135,8 @@ type fileResult struct {
 // merge builds a Set from per-file results given in file-name order: the
 // first definition of a kind/namespace/name wins and later ones are errors.
 func merge(results []*fileResult) *Set {
-	s := &Set{}
-	seen := map[string]*decoded{}
+	s := &Set{sources: map[ObjectKey]string{}}
+	seen := map[ObjectKey]*decoded{}
 	for _, r := range results {
 		for _, d := range r.objects {
 			if first, dup := seen[d.key()]; dup {
@@ -123,6 +147,7 @@ func merge(results []*fileResult) *Set {
 				continue
 			}
 			seen[d.key()] = d
+			s.sources[d.key()] = d.file
 			switch o := d.obj.(type) {
 			case *corev1.Pod:
 				s.Pods = append(s.Pods, o)
