@@ -14,4 +14,10 @@
 // runtime cannot tell a restarted agent (creation and start times,
 // condition times, backoffs) in a small JSON state file, written only when
 // its content changed, at most once per debounce interval.
+//
+// A pod dropped from the desired set is published terminating with the API
+// server's deletionTimestamp and deletionGracePeriodSeconds (the grace
+// SetDeletionGrace gave, as an API DELETE does, else the pod's), stopped
+// with kubelet's grace, then removed; a pod whose metadata alone changed
+// is republished without touching its containers (docs/runtime.md).
 package reconcile
