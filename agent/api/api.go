@@ -54,6 +54,10 @@ type server struct {
 	now       func() time.Time
 	resources []*resource
 	byName    map[string]*resource // by group + "/" + name
+	// writes and fields serve the write path (write.go); fields is nil
+	// when the field manager failed to start, and writes then answer 500.
+	writes *writePath
+	fields *fieldManager
 }
 
 // New returns the API's HTTP handler over st; logs serves pod logs.
@@ -65,6 +69,11 @@ func newServer(st *store.Store, logs LogStreamer, opts Options) *server {
 	s := &server{store: st, logs: logs, opts: opts, log: opts.Log, now: time.Now, resources: resources()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.writes = newWritePath()
+	var err error
+	if s.fields, err = newFieldManager(); err != nil {
+		s.log.Error("api: start the field manager; writes will fail", "err", err)
 	}
 	s.byName = map[string]*resource{}
 	for _, r := range s.resources {

@@ -9,6 +9,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/podboot/podboot/agent/store"
 )
 
 // writeJSON answers 200 with v as JSON.
@@ -59,8 +61,10 @@ func coordinationAPIGroup() metav1.APIGroup {
 }
 
 // serveResourceList answers /api/v1 (group "") and /apis/<group>/v1 with
-// the group's resources. Only the read verbs are advertised until the
-// write path exists.
+// the group's resources and the verbs served on them: the read verbs
+// everywhere, and the API server's write verbs on pods, namespaces,
+// configmaps and secrets when the agent has a flash to write to (nodes,
+// events and leases are the agent's own).
 func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request, group string) {
 	list := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList"},
@@ -75,9 +79,13 @@ func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 		if res.group != group {
 			continue
 		}
+		verbs := read
+		if s.opts.Flash != nil && writableKinds[res.kind] {
+			verbs = writeVerbs(res)
+		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: res.name, SingularName: res.singular, Namespaced: res.namespaced, Kind: res.kind,
-			Verbs: read, ShortNames: res.shortNames, Categories: res.categories,
+			Verbs: verbs, ShortNames: res.shortNames, Categories: res.categories,
 		})
 		if res.name == "pods" {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
@@ -107,4 +115,13 @@ func (s *server) serveVersion(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, info)
+}
+
+// writeVerbs are the verbs the API server lists for a writable resource,
+// in its (sorted) order; namespaces have no deletecollection.
+func writeVerbs(res *resource) metav1.Verbs {
+	if res.kind == store.KindNamespace {
+		return metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+	}
+	return metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 }

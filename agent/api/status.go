@@ -51,13 +51,15 @@ func pathNotFound() error {
 	}}
 }
 
-// writesNotServed answers a write verb until the write path exists.
+// writesNotServed answers a write where the agent serves reads only: an
+// agent without a flash to write to (Options.Flash nil), and kubelet's
+// read-only /pods.
 func writesNotServed(method, what string) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure,
 		Code:   http.StatusMethodNotAllowed,
 		Reason: metav1.StatusReasonMethodNotAllowed,
-		Message: fmt.Sprintf("%s on %s is not supported: this agent serves reads only; writes arrive with the write path (the flash manifests)",
+		Message: fmt.Sprintf("%s on %s is not supported: this agent serves reads only (it has no flash to write to)",
 			method, what),
 		Details: &metav1.StatusDetails{Kind: what},
 	}}
