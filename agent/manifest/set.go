@@ -27,8 +27,9 @@ type Set struct {
 	Namespaces []*corev1.Namespace // declared ones only, sorted by name
 	Errors     []*DocumentError    // one per rejected document, in file and document order
 
-	// sources is the file that defines each object.
-	sources map[ObjectKey]string
+	// sources are the files that define each object: the one whose
+	// document wins first, then those whose duplicate was rejected.
+	sources map[ObjectKey][]string
 }
 
 // ObjectKey names an object: its kind ("Pod", "ConfigMap", "Secret",
@@ -47,9 +48,16 @@ func (k ObjectKey) String() string {
 // Source returns the name of the file (in the directory) whose document
 // defines the object, if the Set holds it.
 func (s *Set) Source(k ObjectKey) (string, bool) {
-	f, ok := s.sources[k]
-	return f, ok
+	f := s.sources[k]
+	if len(f) == 0 {
+		return "", false
+	}
+	return f[0], true
 }
+
+// Sources returns every file that defines the object: Source's, then the
+// files of its rejected duplicates (deleting the object removes them all).
+func (s *Set) Sources(k ObjectKey) []string { return slices.Clone(s.sources[k]) }
 
 // Hash is a digest of the objects and error messages of s: two Sets with the
 // same Hash describe the same desired state and report the same problems.
@@ -135,11 +143,14 @@ type fileResult struct {
 // merge builds a Set from per-file results given in file-name order: the
 // first definition of a kind/namespace/name wins and later ones are errors.
 func merge(results []*fileResult) *Set {
-	s := &Set{sources: map[ObjectKey]string{}}
+	s := &Set{sources: map[ObjectKey][]string{}}
 	seen := map[ObjectKey]*decoded{}
 	for _, r := range results {
 		for _, d := range r.objects {
 			if first, dup := seen[d.key()]; dup {
+				if !slices.Contains(s.sources[d.key()], d.file) {
+					s.sources[d.key()] = append(s.sources[d.key()], d.file)
+				}
 				s.Errors = append(s.Errors, &DocumentError{
 					File: d.file, Index: d.index, Kind: d.kind, Namespace: d.ns, Name: d.name,
 					Err: fmt.Errorf("duplicate %s: already defined in %s document %d, which wins", d.kind, first.file, first.index),
@@ -147,7 +158,7 @@ func merge(results []*fileResult) *Set {
 				continue
 			}
 			seen[d.key()] = d
-			s.sources[d.key()] = d.file
+			s.sources[d.key()] = []string{d.file}
 			switch o := d.obj.(type) {
 			case *corev1.Pod:
 				s.Pods = append(s.Pods, o)
