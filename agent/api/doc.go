@@ -14,6 +14,10 @@
 // answer 405. POST /podboot/v1/poweroff and /podboot/v1/reboot hand a
 // power request to the board's PID 1 (see Power).
 //
-// The handler itself does no authentication: Authenticate wraps it with
-// kube-apiserver's bearer-token check for network listeners.
+// The handler itself does no authentication: Secure wraps it, for the
+// network listeners, with kube-apiserver's bearer-token and client
+// certificate authentication and an authorizer for two kinds of
+// credential, admin and read-only (GroupAdmin, GroupReadOnly), whose
+// refusals are kube-apiserver's 401 and 403; UserFrom names the user to
+// the handlers. CSRHandler signs client certificates for admins.
 package api

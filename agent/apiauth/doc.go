@@ -5,7 +5,11 @@
 // start and when the board's addresses change.
 //
 // On the flash they live in <flash>/api/: ca.crt, ca.key, tls.crt, tls.key
-// and token. The CA key stays beside the server key so the agent can issue
+// and token (the admin's), and read-only-token beside them, which podagent
+// adds to a set that lacks it (EnsureReadOnlyToken). The CA also signs
+// client certificates (SignClient: the user is the CommonName, the groups
+// the Organizations, as kube-apiserver reads them), which podctl
+// kubeconfig asks the board for. The CA key stays beside the server key so the agent can issue
 // a new server certificate when the board's addresses change (DHCP) without
 // invalidating kubeconfigs already handed out: they trust the CA, not the
 // server certificate.

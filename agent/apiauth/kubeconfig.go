@@ -33,7 +33,8 @@ type namedCluster struct {
 
 type cluster struct {
 	Server                   string `json:"server"`
-	CertificateAuthorityData []byte `json:"certificate-authority-data"`
+	CertificateAuthorityData []byte `json:"certificate-authority-data,omitempty"`
+	InsecureSkipTLSVerify    bool   `json:"insecure-skip-tls-verify,omitempty"`
 }
 
 type namedUser struct {
@@ -42,7 +43,9 @@ type namedUser struct {
 }
 
 type user struct {
-	Token string `json:"token"`
+	Token                 string `json:"token,omitempty"`
+	ClientCertificateData []byte `json:"client-certificate-data,omitempty"`
+	ClientKeyData         []byte `json:"client-key-data,omitempty"`
 }
 
 type namedContext struct {
@@ -91,4 +94,25 @@ func (c *Credentials) WriteKubeconfig(path, server string) error {
 		return fmt.Errorf("write kubeconfig %q: %w", path, err)
 	}
 	return nil
+}
+
+// ClientKubeconfig is a kubeconfig for server that authenticates as name
+// with a client certificate and its key (PEM): cluster "podboot" trusting
+// caPEM (or, with insecure and no CA, not verifying the server), user
+// name, context "name@podboot" made current. kubectl reads it as it is.
+func ClientKubeconfig(server string, caPEM []byte, insecure bool, name string, certPEM, keyPEM []byte) ([]byte, error) {
+	ctx := name + "@" + ContextName
+	kc := kubeconfig{
+		APIVersion:     "v1",
+		Kind:           "Config",
+		Clusters:       []namedCluster{{Name: ContextName, Cluster: cluster{Server: server, CertificateAuthorityData: caPEM, InsecureSkipTLSVerify: insecure && len(caPEM) == 0}}},
+		Users:          []namedUser{{Name: name, User: user{ClientCertificateData: certPEM, ClientKeyData: keyPEM}}},
+		Contexts:       []namedContext{{Name: ctx, Context: kubeContext{Cluster: ContextName, User: name}}},
+		CurrentContext: ctx,
+	}
+	b, err := yaml.Marshal(kc)
+	if err != nil {
+		return nil, fmt.Errorf("encode kubeconfig for %q: %w", name, err)
+	}
+	return b, nil
 }

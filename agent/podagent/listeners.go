@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,6 +227,23 @@ func (k *certKeeper) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, err
 	return k.cert, nil
 }
 
+// clientCAs is the pool client certificates are verified against: the
+// flash's CA, which never changes while podagent runs.
+func (k *certKeeper) clientCAs() (*x509.CertPool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.creds.CertPool()
+}
+
+// SignClient signs a client certificate with the flash's CA
+// (api.ClientSigner, for podctl kubeconfig).
+func (k *certKeeper) SignClient(csrPEM []byte, validity time.Duration, now time.Time) ([]byte, error) {
+	k.mu.Lock()
+	creds := k.creds
+	k.mu.Unlock()
+	return creds.SignClient(csrPEM, validity, now)
+}
+
 func (k *certKeeper) run(ctx context.Context) {
 	t := time.NewTicker(sanCheck)
 	defer t.Stop()
@@ -346,38 +364,103 @@ func boardSANs(nodeName string, list func() ([]hostAddr, error)) ([]string, []ne
 // deviceListeners builds the listeners device.yaml's api section asks for,
 // and the certificate keeper HTTPS needs (nil without HTTPS). HTTPS needs
 // the flash credentials; if they cannot be had, HTTPS is left off with the
-// cause logged, and the rest runs.
+// cause logged, and the rest runs. Both listeners authenticate and
+// authorize every request (api.Secure): HTTPS takes the flash's bearer
+// tokens and client certificates signed by its CA; vsock, which has no
+// TLS, the bearer tokens.
 func deviceListeners(cfg Config, dev device.API, handler http.Handler, log *slog.Logger) ([]listener, *certKeeper) {
 	var (
 		out    []listener
 		keeper *certKeeper
 	)
-	if addr := dev.Listen; addr != "off" {
+	if dev.Listen != "off" {
 		k, err := newCertKeeper(cfg.FlashDir, func() ([]string, []net.IP) { return boardSANs(cfg.NodeName, listHostAddrs) }, log)
 		if err != nil {
-			log.Error("HTTPS API listener off: no usable credentials", "address", addr, "err", err)
+			log.Error("HTTPS API listener off: no usable credentials", "address", dev.Listen, "err", err)
 		} else {
 			keeper = k
-			srv := &http.Server{
-				Handler:           api.Authenticate(handler, k.token()),
-				ReadHeaderTimeout: 10 * time.Second,
-				TLSConfig: &tls.Config{
-					GetCertificate: k.getCertificate,
-					MinVersion:     tls.VersionTLS12,
-				},
-				// Handshake errors from port scanners are not news.
-				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			}
-			out = append(out, listener{name: "https", srv: srv, tls: true, hint: tcpHint,
-				listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }})
 		}
 	}
+	if keeper == nil && dev.VsockPort < 0 {
+		return nil, nil
+	}
+	auth := api.Auth{Tokens: flashTokens(cfg.FlashDir, keeper, log), Log: log}
+	if keeper != nil {
+		// Only an admin reaches the signing endpoint (it is under
+		// /podboot/), on either listener.
+		mux := http.NewServeMux()
+		mux.Handle(api.CSRPath, api.CSRHandler(keeper, nil))
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	if keeper != nil {
+		httpsAuth := auth
+		pool, err := keeper.clientCAs()
+		if err != nil {
+			log.Error("HTTPS API: client certificates refused: the flash's CA does not parse", "err", err)
+		} else {
+			httpsAuth.ClientCAs = pool
+		}
+		addr := dev.Listen
+		srv := &http.Server{
+			Handler:           api.Secure(handler, httpsAuth),
+			ReadHeaderTimeout: 10 * time.Second,
+			TLSConfig: &tls.Config{
+				GetCertificate: keeper.getCertificate,
+				MinVersion:     tls.VersionTLS12,
+				// As kube-apiserver: a certificate is asked for and
+				// verified by the authenticator, so a bad one is a 401
+				// with a Status (and a log line saying why), not a
+				// handshake failure, and a client without one can still
+				// send a token.
+				ClientAuth: tls.RequestClientCert,
+			},
+			// Handshake errors from port scanners are not news.
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		out = append(out, listener{name: "https", srv: srv, tls: true, hint: tcpHint,
+			listen: func() (net.Listener, error) { return net.Listen("tcp", addr) }})
+	}
 	if port := dev.VsockPort; port >= 0 {
-		// No authentication: the hypervisor host owns the guest anyway,
-		// and only it (or the guest itself) can reach AF_VSOCK.
-		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		// The same rules as HTTPS; with no TLS there is no client
+		// certificate, so a bearer token it is.
+		srv := &http.Server{Handler: api.Secure(handler, auth), ReadHeaderTimeout: 10 * time.Second}
 		out = append(out, listener{name: "vsock", srv: srv, hint: vsockHint,
 			listen: func() (net.Listener, error) { return listenVsock(uint32(port)) }})
 	}
 	return out, keeper
+}
+
+// flashTokens are the bearer tokens the listeners accept: the admin token
+// the keeper loaded (or, with HTTPS off or its credentials broken, the
+// one on the flash as it is) and the read-only token, made when the set
+// lacks it and the keeper has the set in hand.
+func flashTokens(flash string, keeper *certKeeper, log *slog.Logger) []api.Token {
+	onFlash, loadErr := apiauth.LoadTokens(flash)
+	admin, readOnly := onFlash.Admin, onFlash.ReadOnly
+	if keeper != nil {
+		admin = keeper.token()
+		t, created, err := apiauth.EnsureReadOnlyToken(flash)
+		switch {
+		case err != nil && t == "":
+			log.Error("API read-only token: none; read-only clients are refused", "err", err)
+		case err != nil:
+			log.Warn("could not write the new API read-only token to the flash; serving it from memory until the next start", "err", err)
+		case created:
+			log.Info("wrote the API read-only token", "file", filepath.Join(flash, apiauth.Dir, apiauth.ReadOnlyTokenFile))
+		}
+		readOnly = t
+	} else if admin == "" && readOnly == "" {
+		log.Warn("API over vsock: no bearer token on the flash, so only /healthz, /livez, /readyz and /version answer; turn HTTPS on (device.yaml api.listen) once to make the credentials", "err", loadErr)
+	}
+	// The users they authenticate as (docs/api.md, "Authentication and
+	// authorization"); client certificates name their own.
+	var tokens []api.Token
+	if admin != "" {
+		tokens = append(tokens, api.Token{Token: admin, User: api.User{Name: "admin", Groups: []string{api.GroupAdmin}}})
+	}
+	if readOnly != "" {
+		tokens = append(tokens, api.Token{Token: readOnly, User: api.User{Name: "read-only", Groups: []string{api.GroupReadOnly}}})
+	}
+	return tokens
 }
