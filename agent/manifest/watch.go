@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -34,6 +35,21 @@ type Watcher struct {
 	quick    time.Duration // debounce after a file was reported complete
 	settle   time.Duration
 	retry    time.Duration
+
+	// ready is closed once Run has delivered its first Set: Refresh and
+	// Apply wait for it.
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	// mu makes a scan and the delivery of its Set one step, whether Run,
+	// Refresh or Apply takes it, so that a Set read before an API write is
+	// never delivered after it.
+	mu        sync.Mutex
+	state     *dirState       // set by Run
+	onChange  func(*Set)      // Run's; nil when Run is not running
+	hints     <-chan fileHint // the close-write hints; nil without them
+	delivered bool            // onChange was called
+	lastHash  string          // of the last Set delivered
 }
 
 // NewWatcher watches dir. resync is the period of a full rescan that does
@@ -45,6 +61,7 @@ func NewWatcher(dir string, opts Options, resync time.Duration, log *slog.Logger
 	return &Watcher{
 		dir: dir, opts: opts, resync: resync, log: log,
 		debounce: defaultDebounce, quick: defaultQuick, settle: defaultSettle, retry: defaultRetry,
+		ready: make(chan struct{}),
 	}
 }
 
@@ -65,7 +82,20 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 	} else {
 		defer cw.close()
 	}
-	l := newWatchLoop(w, fsw, cw, onChange)
+	w.mu.Lock()
+	w.state = newDirState(w.dir, w.opts, w.settle)
+	w.onChange, w.delivered, w.lastHash = onChange, false, ""
+	w.hints = nil
+	if cw != nil {
+		w.hints = cw.Hints()
+	}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.onChange = nil // never called after Run returns
+		w.mu.Unlock()
+	}()
+	l := newWatchLoop(w, fsw, cw)
 	defer l.stopTimers()
 	if w.resync > 0 {
 		t := time.NewTicker(w.resync)
@@ -78,18 +108,14 @@ func (w *Watcher) Run(ctx context.Context, onChange func(*Set)) error {
 // watchLoop is one Run of a Watcher: its watches, timers and the last Set
 // delivered. Only Run's goroutine uses it.
 type watchLoop struct {
-	w        *Watcher
-	onChange func(*Set)
-	fsw      *fsnotify.Watcher
-	cw       *closeWatch      // nil without close-write events
-	hints    <-chan fileHint  // cw's hints; nil without them
-	resync   <-chan time.Time // nil without a resync period
-	state    *dirState
+	w      *Watcher
+	fsw    *fsnotify.Watcher
+	cw     *closeWatch      // nil without close-write events
+	hints  <-chan fileHint  // cw's hints; nil without them
+	resync <-chan time.Time // nil without a resync period
 
 	watching        bool // fsw (and cw) watch the directory
 	reportedMissing bool // the directory's absence was logged
-	delivered       bool // onChange was called
-	lastHash        string
 
 	debounce      *time.Timer // the next scan after events
 	debounceArmed bool
@@ -97,10 +123,9 @@ type watchLoop struct {
 	wake          *time.Timer // an unsettled file, or a look for the missing directory
 }
 
-func newWatchLoop(w *Watcher, fsw *fsnotify.Watcher, cw *closeWatch, onChange func(*Set)) *watchLoop {
+func newWatchLoop(w *Watcher, fsw *fsnotify.Watcher, cw *closeWatch) *watchLoop {
 	l := &watchLoop{
-		w: w, onChange: onChange, fsw: fsw, cw: cw,
-		state:    newDirState(w.dir, w.opts, w.settle),
+		w: w, fsw: fsw, cw: cw,
 		debounce: time.NewTimer(time.Hour),
 		wake:     time.NewTimer(time.Hour),
 	}
@@ -180,42 +205,61 @@ func (l *watchLoop) arm(d time.Duration) {
 // takeHint records a close-write hint and reports whether it says a
 // manifest file is complete.
 func (l *watchLoop) takeHint(h fileHint) (complete bool) {
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	return l.w.takeHintLocked(h)
+}
+
+func (w *Watcher) takeHintLocked(h fileHint) (complete bool) {
 	switch {
 	case h.name == "":
-		l.state.forgetComplete()
+		w.state.forgetComplete()
 	case IsManifestFile(h.name):
-		l.state.hint(h)
+		w.state.hint(h)
 		return h.complete
 	}
 	return false
 }
 
+// takeHintsLocked takes the hints already read, so that a write that
+// began after a close is known before the file is read.
+func (w *Watcher) takeHintsLocked() {
+	for {
+		select {
+		case h := <-w.hints:
+			w.takeHintLocked(h)
+		default:
+			return
+		}
+	}
+}
+
+// deliverLocked passes set to onChange unless it is the Set last passed.
+func (w *Watcher) deliverLocked(set *Set) {
+	if h := set.Hash(); !w.delivered || h != w.lastHash {
+		w.delivered, w.lastHash = true, h
+		w.onChange(set)
+	}
+	w.readyOnce.Do(func() { close(w.ready) })
+}
+
 // scan watches the directory if it is not watched yet, reads it, sets the
 // wake timer for what has not settled, and delivers the Set if it changed.
 func (l *watchLoop) scan() {
-	// Take the hints already read, so that a write that began after a
-	// close is known before the file is read.
-	for pending := true; pending; {
-		select {
-		case h := <-l.hints:
-			l.takeHint(h)
-		default:
-			pending = false
-		}
-	}
 	if !l.watching {
 		l.watch()
 	}
-	set, next := l.state.scan(time.Now())
-	if !l.watching && (next == 0 || l.w.retry < next) {
-		next = l.w.retry
+	w := l.w
+	w.mu.Lock()
+	w.takeHintsLocked()
+	set, next := w.state.scan(time.Now())
+	w.deliverLocked(set)
+	w.mu.Unlock()
+	if !l.watching && (next == 0 || w.retry < next) {
+		next = w.retry
 	}
 	if next > 0 {
 		l.wake.Reset(next)
-	}
-	if h := set.Hash(); !l.delivered || h != l.lastHash {
-		l.delivered, l.lastHash = true, h
-		l.onChange(set)
 	}
 }
 
