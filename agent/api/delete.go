@@ -29,7 +29,7 @@ var immortalNamespaces = map[string]bool{
 // DeleteResource and the registry's Store.Delete (the namespace
 // registry's own Delete for namespaces).
 func (s *server) deleteOne(ctx context.Context, wr *writeRequest) (runtime.Object, int, error) {
-	opts, err := deleteOptions(wr.r)
+	opts, err := s.deleteOptions(wr.r)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -61,7 +61,7 @@ func (s *server) deleteCollection(ctx context.Context, wr *writeRequest) (runtim
 	if err != nil {
 		return nil, 0, err
 	}
-	opts, err := deleteOptions(wr.r)
+	opts, err := s.deleteOptions(wr.r)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -234,7 +234,7 @@ func namespacePreconditions(ns *corev1.Namespace, p *metav1.Preconditions) error
 // deleteOptions reads a delete's options as the API server does: from the
 // body when there is one (JSON or YAML, meta.k8s.io/v1 or a group's v1
 // DeleteOptions), else from the query.
-func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
+func (s *server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		if k := opts.Kind; k != "" && k != "DeleteOptions" {
 			return nil, badRequest("no kind %q is registered for version %q", k, opts.APIVersion)
 		}
-	} else if err := decodeParameters(r, opts); err != nil {
+	} else if err := s.decodeParameters(r, opts); err != nil {
 		return nil, err
 	}
 	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {

@@ -52,7 +52,7 @@ func (s *server) patch(ctx context.Context, wr *writeRequest) (runtime.Object, i
 		return nil, 0, err
 	}
 	opts := &metav1.PatchOptions{}
-	if err := decodeParameters(wr.r, opts); err != nil {
+	if err := s.decodeParameters(wr.r, opts); err != nil {
 		return nil, 0, err
 	}
 	if errs := metav1validation.ValidatePatchOptions(opts, patchType); len(errs) > 0 {

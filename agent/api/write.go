@@ -135,8 +135,8 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // decodeParameters decodes a write's query into opts (CreateOptions,
 // UpdateOptions, PatchOptions or DeleteOptions) as the API server does.
-func decodeParameters(r *http.Request, opts runtime.Object) error {
-	if err := metav1.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
+func (s *server) decodeParameters(r *http.Request, opts runtime.Object) error {
+	if err := s.writes.codecs.params.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
 	return nil

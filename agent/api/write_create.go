@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -34,7 +33,7 @@ func (s *server) create(ctx context.Context, wr *writeRequest) (runtime.Object, 
 		return nil, 0, err
 	}
 	opts := &metav1.CreateOptions{}
-	if err := decodeParameters(wr.r, opts); err != nil {
+	if err := s.decodeParameters(wr.r, opts); err != nil {
 		return nil, 0, err
 	}
 	if errs := metav1validation.ValidateCreateOptions(opts); len(errs) > 0 {
@@ -80,8 +79,12 @@ func (s *server) createLocked(ctx context.Context, wr *writeRequest, obj runtime
 		})
 	}
 	if m.GetResourceVersion() != "" {
-		// The storage's refusal, which the API server relays as is.
-		return nil, errors.New("resourceVersion should not be set on objects to be created")
+		// The storage's refusal, which the API server relays as a bare
+		// 500 (not an InternalError).
+		return nil, &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusInternalServerError,
+			Reason: metav1.StatusReasonUnknown, Message: "resourceVersion should not be set on objects to be created",
+		}}
 	}
 	prepareForCreate(obj)
 	generate := m.GetName() == ""

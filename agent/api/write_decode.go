@@ -19,6 +19,9 @@ import (
 // the API server's serializers do (JSON, and YAML as kubectl can send it).
 type codecs struct {
 	json, yaml, strictJSON, strictYAML runtime.Decoder
+	// params decodes a write's query into its options (CreateOptions,
+	// ...), with meta/v1's conversions from url.Values.
+	params runtime.ParameterCodec
 }
 
 // bodyMediaTypes are the media types a create or update body may have, in
@@ -34,7 +37,12 @@ func newCodecs() *codecs {
 		return serjson.NewSerializerWithOptions(serjson.DefaultMetaFactory, scheme, scheme,
 			serjson.SerializerOptions{Yaml: yaml, Strict: strict})
 	}
-	return &codecs{json: ser(false, false), yaml: ser(true, false), strictJSON: ser(false, true), strictYAML: ser(true, true)}
+	params := runtime.NewScheme()
+	metav1.AddToGroupVersion(params, metav1.SchemeGroupVersion)
+	return &codecs{
+		json: ser(false, false), yaml: ser(true, false), strictJSON: ser(false, true), strictYAML: ser(true, true),
+		params: runtime.NewParameterCodec(params),
+	}
 }
 
 // decodeObject decodes a create or replace body into res's type as the

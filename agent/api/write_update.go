@@ -27,7 +27,7 @@ func (s *server) replace(ctx context.Context, wr *writeRequest) (runtime.Object,
 		return nil, 0, err
 	}
 	opts := &metav1.UpdateOptions{}
-	if err := decodeParameters(wr.r, opts); err != nil {
+	if err := s.decodeParameters(wr.r, opts); err != nil {
 		return nil, 0, err
 	}
 	if errs := metav1validation.ValidateUpdateOptions(opts); len(errs) > 0 {
