@@ -69,19 +69,19 @@ func TestEditFileKeepsOtherDocuments(t *testing.T) {
 			name: "remove the middle document",
 			file: "f.yaml", data: threePods,
 			changes: func([]byte) []Change { return []Change{{Key: podKey("db")}} },
-			want: strings.Replace(threePods, "---\n# the database\napiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  containers: [{name: main, image: postgres}]\n# cache follows\n", "", 1),
+			want:    strings.Replace(threePods, "---\n# the database\napiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  containers: [{name: main, image: postgres}]\n# cache follows\n", "", 1),
 		},
 		{
 			name: "remove the first document",
 			file: "f.yaml", data: threePods,
 			changes: func([]byte) []Change { return []Change{{Key: podKey("web")}} },
-			want: threePods[strings.Index(threePods, "# the database"):],
+			want:    threePods[strings.Index(threePods, "# the database"):],
 		},
 		{
 			name: "remove the first two documents",
 			file: "f.yaml", data: threePods,
 			changes: func([]byte) []Change { return []Change{{Key: podKey("web")}, {Key: podKey("db")}} },
-			want: "---   # separator comment\n{apiVersion: v1, kind: Pod, metadata: {name: cache}, spec: {containers: [{name: main, image: redis}]}}\n",
+			want:    "---   # separator comment\n{apiVersion: v1, kind: Pod, metadata: {name: cache}, spec: {containers: [{name: main, image: redis}]}}\n",
 		},
 		{
 			name: "remove every document",

@@ -36,4 +36,3 @@ func objectUID(nodeName string, obj any) (types.UID, error) {
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])), nil
 }
-

@@ -71,10 +71,10 @@ func TestApplyChecksTheFileAgainstWhatWasRead(t *testing.T) {
 		wantFile                    func(t *testing.T, got string)
 	}{
 		{
-			name:          "edited between Refresh and Apply",
-			afterRefresh:  edited,
-			wantConflict:  reasonChanged,
-			wantFile:      func(t *testing.T, got string) { equal(t, edited, got) },
+			name:         "edited between Refresh and Apply",
+			afterRefresh: edited,
+			wantConflict: reasonChanged,
+			wantFile:     func(t *testing.T, got string) { equal(t, edited, got) },
 		},
 		{
 			name:          "edited before Refresh",
