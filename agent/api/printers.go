@@ -443,3 +443,48 @@ func leaseRow(obj runtime.Object, now time.Time) []any {
 	}
 	return []any{l.Name, holder, translateTimestampSince(l.CreationTimestamp, now)}
 }
+
+var resourceQuotaColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: nameDoc},
+	{Name: "Request", Type: "string", Description: "Request represents a minimum amount of cpu/memory that a container may consume."},
+	{Name: "Limit", Type: "string", Description: "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."},
+	{Name: "Age", Type: "string", Description: ageDoc},
+}
+
+func resourceQuotaRow(obj runtime.Object, now time.Time) []any {
+	q, ok := obj.(*corev1.ResourceQuota)
+	if !ok {
+		return nil
+	}
+	names := make([]string, 0, len(q.Status.Hard))
+	for name := range q.Status.Hard {
+		names = append(names, string(name))
+	}
+	sort.Strings(names)
+	var request, limit []string
+	for _, name := range names {
+		used, hard := q.Status.Used[corev1.ResourceName(name)], q.Status.Hard[corev1.ResourceName(name)]
+		cell := fmt.Sprintf("%s: %s/%s", name, used.String(), hard.String())
+		if strings.HasPrefix(name, "limits.") {
+			limit = append(limit, cell)
+		} else {
+			request = append(request, cell)
+		}
+	}
+	return []any{q.Name, strings.Join(request, ", "), strings.Join(limit, ", "), translateTimestampSince(q.CreationTimestamp, now)}
+}
+
+// limitRangeColumns are the API server's default table convertor's:
+// Kubernetes has no printer for LimitRange.
+var limitRangeColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: nameDoc},
+	{Name: "Created At", Type: "date", Description: ageDoc},
+}
+
+func limitRangeRow(obj runtime.Object, now time.Time) []any {
+	l, ok := obj.(*corev1.LimitRange)
+	if !ok {
+		return nil
+	}
+	return []any{l.Name, l.CreationTimestamp.UTC().Format(time.RFC3339)}
+}

@@ -65,6 +65,19 @@ func resources() []*resource {
 			fields: secretFields, columns: secretColumns, row: secretRow,
 		},
 		{
+			// Read-only and always empty: the board enforces no quota
+			// or limit range, and kubectl describe namespace lists both
+			// ("No resource quota.", "No LimitRange resource.").
+			name: "resourcequotas", singular: "resourcequota", kind: store.KindResourceQuota, namespaced: true,
+			shortNames: []string{"quota"},
+			fields:     objectMetaFields, columns: resourceQuotaColumns, row: resourceQuotaRow,
+		},
+		{
+			name: "limitranges", singular: "limitrange", kind: store.KindLimitRange, namespaced: true,
+			shortNames: []string{"limits"},
+			fields:     objectMetaFields, columns: limitRangeColumns, row: limitRangeRow,
+		},
+		{
 			// The API server selects leases by metadata only.
 			group: coordinationGroup, name: "leases", singular: "lease", kind: store.KindLease, namespaced: true,
 			fields: objectMetaFields, columns: leaseColumns, row: leaseRow,
@@ -198,6 +211,10 @@ func zeroObject(kind string) runtime.Object {
 		return &corev1.Secret{}
 	case store.KindLease:
 		return &coordinationv1.Lease{}
+	case store.KindResourceQuota:
+		return &corev1.ResourceQuota{}
+	case store.KindLimitRange:
+		return &corev1.LimitRange{}
 	}
 	return &metav1.PartialObjectMetadata{}
 }

@@ -21,13 +21,18 @@ const (
 	// KindLease is coordination.k8s.io/v1's Lease: the node's heartbeat
 	// in kube-node-lease.
 	KindLease = "Lease"
+	// KindResourceQuota and KindLimitRange are served as empty
+	// collections (the board enforces neither); the store never holds
+	// one, but they can be watched.
+	KindResourceQuota = "ResourceQuota"
+	KindLimitRange    = "LimitRange"
 )
 
 // Namespaced reports whether objects of kind live in a namespace; it is
 // false for cluster-scoped kinds and for kinds the store does not hold.
 func Namespaced(kind string) bool {
 	switch kind {
-	case KindPod, KindEvent, KindConfigMap, KindSecret, KindLease:
+	case KindPod, KindEvent, KindConfigMap, KindSecret, KindLease, KindResourceQuota, KindLimitRange:
 		return true
 	}
 	return false
@@ -36,7 +41,8 @@ func Namespaced(kind string) bool {
 // Known reports whether the store holds objects of kind.
 func Known(kind string) bool {
 	switch kind {
-	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret, KindLease:
+	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret, KindLease,
+		KindResourceQuota, KindLimitRange:
 		return true
 	}
 	return false
