@@ -50,6 +50,20 @@ type board struct {
 	ids   map[string]string // container name → runtime ID
 	image runtime.Image
 	sb    runtime.Sandbox
+	// env is added to kubectl's environment (the protocol switches).
+	env []string
+}
+
+// protocols are the wire protocols kubectl 1.32 can be made to speak:
+// WebSocket (its default: v5.channel.k8s.io for exec, attach and cp, SPDY
+// tunnelled through a WebSocket for port-forward) and SPDY (the older
+// clients', and kubectl's fallback).
+var protocols = []struct {
+	name string
+	env  []string
+}{
+	{"websocket", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true", "KUBECTL_PORT_FORWARD_WEBSOCKETS=true"}},
+	{"spdy", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}},
 }
 
 func newBoard(t *testing.T) *board {
@@ -170,7 +184,7 @@ func (b *board) waitHTTP() {
 func (b *board) command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--server", b.srv.URL, "--cache-dir", filepath.Join(b.dir, "cache"), "--namespace", "default"}, args...)
 	cmd := exec.CommandContext(ctx, kubectlPath, full...)
-	cmd.Env = []string{"HOME=" + b.dir, "KUBECONFIG=" + filepath.Join(b.dir, "kubeconfig"), "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"HOME=" + b.dir, "KUBECONFIG=" + filepath.Join(b.dir, "kubeconfig"), "PATH=/usr/bin:/bin"}, b.env...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
@@ -178,7 +192,6 @@ func (b *board) command(ctx context.Context, args ...string) *exec.Cmd {
 // kubectl runs kubectl with stdin and returns its stdout, stderr and
 // error (an *exec.ExitError carries its exit code).
 func (b *board) kubectl(stdin io.Reader, args ...string) (string, string, error) {
-	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -188,11 +201,11 @@ func (b *board) kubectl(stdin io.Reader, args ...string) (string, string, error)
 	return stdout.String(), stderr.String(), err
 }
 
-func (b *board) ok(stdin io.Reader, args ...string) string {
-	b.t.Helper()
+func (b *board) ok(t testing.TB, stdin io.Reader, args ...string) string {
+	t.Helper()
 	out, errOut, err := b.kubectl(stdin, args...)
 	if err != nil {
-		b.t.Fatalf("kubectl %q: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
+		t.Fatalf("kubectl %q: %v\nstdout:\n%s\nstderr:\n%s", args, err, out, errOut)
 	}
 	return out
 }
@@ -214,7 +227,7 @@ type portForward struct {
 	cancel context.CancelFunc
 	// local maps each remote port to its local address.
 	local  map[string]string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
 }
 
@@ -222,20 +235,20 @@ var forwardingRE = regexp.MustCompile(`^Forwarding from (127\.0\.0\.1:\d+) -> (\
 
 // portForward starts kubectl port-forward with ports and waits until it
 // forwards each of them (on 127.0.0.1).
-func (b *board) portForward(ports ...string) *portForward {
-	b.t.Helper()
+func (b *board) portForward(t testing.TB, ports ...string) *portForward {
+	t.Helper()
 	ctx, cancel := context.WithCancel(b.ctx)
 	args := append([]string{"port-forward", "--address", "127.0.0.1", "pod/web"}, ports...)
 	cmd := b.command(ctx, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
-	pf := &portForward{cmd: cmd, cancel: cancel, local: map[string]string{}, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	pf := &portForward{cmd: cmd, cancel: cancel, local: map[string]string{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = pf.stderr
 	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	lines := make(chan string)
 	go func() {
@@ -251,14 +264,14 @@ func (b *board) portForward(ports ...string) *portForward {
 		case line, ok := <-lines:
 			if !ok {
 				cancel()
-				b.t.Fatalf("kubectl port-forward %q ended before forwarding: %v\n%s", ports, cmd.Wait(), pf.stderr)
+				t.Fatalf("kubectl port-forward %q ended before forwarding: %v\n%s", ports, cmd.Wait(), pf.stderr)
 			}
 			if m := forwardingRE.FindStringSubmatch(line); m != nil {
 				pf.local[m[2]] = m[1]
 			}
 		case <-timeout:
 			cancel()
-			b.t.Fatalf("kubectl port-forward %q did not forward in time; stderr:\n%s", ports, pf.stderr)
+			t.Fatalf("kubectl port-forward %q did not forward in time; stderr:\n%s", ports, pf.stderr)
 		}
 	}
 	go func() {

@@ -18,7 +18,17 @@ import (
 // WebSocket v5 for exec, attach and cp, and tunnels SPDY through a
 // WebSocket for port-forward.
 func TestIntegrationKubectlExec(t *testing.T) {
-	b := newBoard(t)
+	board := newBoard(t)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			b := *board
+			b.t, b.env = t, p.env
+			testKubectlExec(t, &b)
+		})
+	}
+}
+
+func testKubectlExec(t *testing.T, b *board) {
 
 	t.Run("exit codes", func(t *testing.T) {
 		for _, code := range []int{0, 1, 3, 42} {
@@ -34,7 +44,7 @@ func TestIntegrationKubectlExec(t *testing.T) {
 
 	t.Run("stdin", func(t *testing.T) {
 		in := strings.Repeat("a line of input\n", 2000) // more than a pipe holds
-		out := b.ok(strings.NewReader(in), "exec", "-i", "web", "-c", "main", "--", "sh", "-c", "cat; echo done")
+		out := b.ok(t, strings.NewReader(in), "exec", "-i", "web", "-c", "main", "--", "sh", "-c", "cat; echo done")
 		if diff := cmp.Diff(in+"done\n", out); diff != "" {
 			t.Errorf("kubectl exec -i ... cat (-want +got):\n%s", diff)
 		}
@@ -42,7 +52,7 @@ func TestIntegrationKubectlExec(t *testing.T) {
 
 	t.Run("container", func(t *testing.T) {
 		for _, tc := range []struct{ container, want string }{{"side", "side\n"}, {"main", "\n"}} {
-			out := b.ok(nil, "exec", "web", "-c", tc.container, "--", "sh", "-c", "echo $WHO")
+			out := b.ok(t, nil, "exec", "web", "-c", tc.container, "--", "sh", "-c", "echo $WHO")
 			if out != tc.want {
 				t.Errorf("kubectl exec -c %s -- echo $WHO = %q, want %q", tc.container, out, tc.want)
 			}
@@ -86,12 +96,12 @@ func TestIntegrationKubectlExec(t *testing.T) {
 		if err := os.WriteFile(src, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		b.ok(nil, "cp", src, "web:/tmp/data.bin", "-c", "main")
-		if out := b.ok(nil, "exec", "web", "-c", "main", "--", "wc", "-c", "/tmp/data.bin"); !strings.HasPrefix(strings.TrimSpace(out), itoa(len(data))) {
+		b.ok(t, nil, "cp", src, "web:/tmp/data.bin", "-c", "main")
+		if out := b.ok(t, nil, "exec", "web", "-c", "main", "--", "wc", "-c", "/tmp/data.bin"); !strings.HasPrefix(strings.TrimSpace(out), itoa(len(data))) {
 			t.Errorf("after kubectl cp to the container: wc -c = %q, want %d", out, len(data))
 		}
 		dst := filepath.Join(t.TempDir(), "back.bin")
-		b.ok(nil, "cp", "web:/tmp/data.bin", dst, "-c", "main")
+		b.ok(t, nil, "cp", "web:/tmp/data.bin", dst, "-c", "main")
 		got, err := os.ReadFile(dst)
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +134,7 @@ func TestIntegrationKubectlExec(t *testing.T) {
 
 	t.Run("port-forward", func(t *testing.T) {
 		// Two ports by number, and the same one by its name.
-		pf := b.portForward(":8080", ":8081")
+		pf := b.portForward(t, ":8080", ":8081")
 		defer pf.stop()
 		for port, want := range map[string]string{"8080": "eighty-eighty\n", "8081": "eighty-eighty-one\n"} {
 			for i := range 3 { // several connections over one session
@@ -134,7 +144,7 @@ func TestIntegrationKubectlExec(t *testing.T) {
 				}
 			}
 		}
-		named := b.portForward(":http")
+		named := b.portForward(t, ":http")
 		defer named.stop()
 		if got, err := get(named.local["8080"]); err != nil || got != "eighty-eighty\n" {
 			t.Errorf("GET through port-forward to the named port http: %q, %v; want eighty-eighty", got, err)
@@ -142,20 +152,19 @@ func TestIntegrationKubectlExec(t *testing.T) {
 	})
 
 	t.Run("port-forward to a closed port", func(t *testing.T) {
-		pf := b.portForward(":9999")
+		pf := b.portForward(t, ":9999")
 		defer pf.stop()
 		if got, err := get(pf.local["9999"]); err == nil {
 			t.Errorf("GET through port-forward to a port nothing listens on = %q, want an error", got)
 		}
-		// kubectl 1.32 ends the session after a failed connection; the
-		// failure is kubelet's message.
-		select {
-		case <-pf.done:
-		case <-time.After(10 * time.Second):
+		// The failure is kubelet's message, on the connection's error
+		// stream.
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(pf.stderr.String(), "error forwarding port 9999 to pod") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
 		}
 		if !strings.Contains(pf.stderr.String(), "error forwarding port 9999 to pod") {
 			t.Errorf("kubectl port-forward stderr = %q, want kubelet's error forwarding port", pf.stderr.String())
 		}
-		pf.done <- nil // stop() waits for it
 	})
 }

@@ -17,6 +17,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/podboot/podboot/agent/runtime"
 )
@@ -57,6 +58,13 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	pspec.Env = slices.Clone(pspec.Env)
 	if sio.TTY {
 		pspec.Env = append(pspec.Env, "TERM=xterm")
+		// kubectl sends its terminal's size as soon as the session is up:
+		// the terminal is made with it, so the command's first look at
+		// it (stty size, a shell's prompt) is right. Later sizes arrive
+		// through resizeLoop.
+		if size, ok := firstSize(ctx, sio.Resize); ok {
+			pspec.ConsoleSize = &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
+		}
 	}
 	execID, err := newExecID()
 	if err != nil {
@@ -206,6 +214,26 @@ func (r *Runtime) resizeLoop(p containerd.Process, sizes <-chan runtime.Terminal
 			}
 		}
 	}
+}
+
+// firstSizeWait bounds the wait for a terminal client's first size.
+const firstSizeWait = time.Second
+
+// firstSize waits, at most firstSizeWait, for the client's first terminal
+// size.
+func firstSize(ctx context.Context, sizes <-chan runtime.TerminalSize) (runtime.TerminalSize, bool) {
+	if sizes == nil {
+		return runtime.TerminalSize{}, false
+	}
+	timer := time.NewTimer(firstSizeWait)
+	defer timer.Stop()
+	select {
+	case size, ok := <-sizes:
+		return size, ok && size.Width > 0 && size.Height > 0
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return runtime.TerminalSize{}, false
 }
 
 func newExecID() (string, error) {
