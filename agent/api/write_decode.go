@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	serjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	serprotobuf "k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 
 	"github.com/podboot/podboot/agent/store"
 )
@@ -18,15 +19,16 @@ import (
 // codecs decode write bodies into the core v1 types, strictly or not, as
 // the API server's serializers do (JSON, and YAML as kubectl can send it).
 type codecs struct {
-	json, yaml, strictJSON, strictYAML runtime.Decoder
+	json, yaml, strictJSON, strictYAML, protobuf runtime.Decoder
 	// params decodes a write's query into its options (CreateOptions,
 	// ...), with meta/v1's conversions from url.Values.
 	params runtime.ParameterCodec
 }
 
 // bodyMediaTypes are the media types a create or update body may have, in
-// the API server's order (protobuf is not served).
-var bodyMediaTypes = []string{runtime.ContentTypeJSON, runtime.ContentTypeYAML}
+// the API server's order. Typed clients send protobuf (kubectl create
+// namespace does).
+var bodyMediaTypes = []string{runtime.ContentTypeJSON, runtime.ContentTypeYAML, runtime.ContentTypeProtobuf}
 
 func newCodecs() *codecs {
 	scheme := runtime.NewScheme()
@@ -41,6 +43,8 @@ func newCodecs() *codecs {
 	metav1.AddToGroupVersion(params, metav1.SchemeGroupVersion)
 	return &codecs{
 		json: ser(false, false), yaml: ser(true, false), strictJSON: ser(false, true), strictYAML: ser(true, true),
+		// Protobuf has no unknown or duplicate fields to be strict about.
+		protobuf: serprotobuf.NewSerializer(scheme, scheme),
 		params: runtime.NewParameterCodec(params),
 	}
 }
@@ -67,6 +71,8 @@ func (s *server) decodeObject(wr *writeRequest, body []byte, directive string) (
 		dec = c.strictYAML
 	case mt == runtime.ContentTypeYAML:
 		dec = c.yaml
+	case mt == runtime.ContentTypeProtobuf:
+		dec = c.protobuf
 	default:
 		return nil, unsupportedMediaType(bodyMediaTypes)
 	}
@@ -100,6 +106,9 @@ func (s *server) decodeObject(wr *writeRequest, body []byte, directive string) (
 	if _, ok := obj.(metav1.Object); !ok {
 		return nil, badRequest("the object provided is unrecognized (must be of type %s)", res.kind)
 	}
+	// A body may leave out apiVersion and kind; what follows (the field
+	// manager, the flash) reads them.
+	obj.GetObjectKind().SetGroupVersionKind(want)
 	return obj, nil
 }
 

@@ -271,7 +271,7 @@ func TestCreate(t *testing.T) {
 			wantMessage: `ConfigMap in version "v1" cannot be handled as a Pod: converting (v1.ConfigMap) to (core.Pod): unknown conversion`},
 		{name: "unsupported media type", method: "POST", path: "/api/v1/namespaces/default/pods", contentType: "text/plain", body: newPodJSON,
 			wantCode: 415, wantReason: metav1.StatusReasonUnsupportedMediaType,
-			wantMessage: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"},
+			wantMessage: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"},
 		{name: "too large", method: "POST", path: "/api/v1/namespaces/default/configmaps",
 			body: `{"metadata":{"name":"c"},"data":{"a":"` + strings.Repeat("x", 3<<20) + `"}}`, wantCode: 413,
 			wantReason: metav1.StatusReasonRequestEntityTooLarge, wantMessage: "Request entity too large: limit is 3145728"},
