@@ -171,17 +171,26 @@ func (kc kubeconfig) resolve() (target, error) {
 	return t, nil
 }
 
+// caData is the cluster's CA certificates (PEM): the file's, else the
+// kubeconfig's data; nil when it names none.
+func (t target) caData() ([]byte, error) {
+	if t.Cluster.CertificateAuthority == "" {
+		return t.Cluster.CertificateAuthorityData, nil
+	}
+	b, err := os.ReadFile(t.Cluster.CertificateAuthority)
+	if err != nil {
+		return nil, fmt.Errorf("read certificate authority: %w", err)
+	}
+	return b, nil
+}
+
 // httpClient returns a client with the cluster's TLS settings and the
 // user's credentials.
 func (t target) httpClient() (*http.Client, error) {
 	tc := &tls.Config{InsecureSkipVerify: t.Cluster.InsecureSkipTLSVerify}
-	ca := t.Cluster.CertificateAuthorityData
-	if t.Cluster.CertificateAuthority != "" {
-		b, err := os.ReadFile(t.Cluster.CertificateAuthority)
-		if err != nil {
-			return nil, fmt.Errorf("read certificate authority: %w", err)
-		}
-		ca = b
+	ca, err := t.caData()
+	if err != nil {
+		return nil, err
 	}
 	if len(ca) > 0 {
 		pool := x509.NewCertPool()

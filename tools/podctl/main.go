@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/podboot/podboot/agent/apiauth"
 )
 
 // Config is podctl's command line.
@@ -21,7 +24,14 @@ type Config struct {
 	AllNamespaces      bool
 	Container          string
 	Follow             bool
-	Args               []string // the command and its arguments
+	// kubeconfig: the new user, its kind, how long its certificate is
+	// valid, where to write it, and a mounted flash to sign with.
+	User     string
+	ReadOnly bool
+	Duration time.Duration
+	Output   string
+	Flash    string
+	Args     []string // the command and its arguments
 
 	// From the environment.
 	KubeconfigEnv, Home string
@@ -63,6 +73,14 @@ const usage = `podctl: a small client of a podboot agent's API
   podctl version
   podctl poweroff
   podctl reboot
+  podctl kubeconfig --user NAME [--read-only] [--duration 8760h] [-o FILE]
+  podctl kubeconfig --flash DIR --server URL --user NAME [--read-only] [-o FILE]
+
+kubeconfig writes a kubeconfig for a new user with a client certificate the
+board's CA signs (asked of the board with an admin's kubeconfig or token,
+or, with --flash, signed with the CA key of a board's flash mounted here).
+--vsock goes with --token: the vsock listener takes the flash's bearer
+tokens (api/token, api/read-only-token).
 
 Flags may come before or after the command, as with kubectl.
 `
@@ -90,6 +108,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Container, "c", "", "shorthand for --container")
 	fs.BoolVar(&cfg.Follow, "follow", false, "logs: keep streaming")
 	fs.BoolVar(&cfg.Follow, "f", false, "shorthand for --follow")
+	fs.StringVar(&cfg.User, "user", "", "kubeconfig: the new user's name (its client certificate's CommonName)")
+	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "kubeconfig: a read-only user (get, list, watch, logs; group "+apiauth.GroupReadOnly+") instead of an admin ("+apiauth.GroupAdmin+")")
+	fs.DurationVar(&cfg.Duration, "duration", apiauth.DefaultClientValidity, "kubeconfig: how long the client certificate is valid")
+	fs.StringVar(&cfg.Output, "output", "", "kubeconfig: write it to this file (mode 0600) instead of stdout")
+	fs.StringVar(&cfg.Output, "o", "", "shorthand for --output")
+	fs.StringVar(&cfg.Flash, "flash", "", "kubeconfig: sign with the CA key of this mounted board flash instead of asking the board")
 	for {
 		if err := fs.Parse(args); err != nil {
 			return cfg, err
@@ -117,8 +141,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cmd, args := cfg.Args[0], cfg.Args[1:]
 	switch cmd {
 	case "get", "logs", "version", "poweroff", "reboot":
+	case "kubeconfig":
+		if len(args) != 0 {
+			return fmt.Errorf("kubeconfig: unexpected arguments %q: podctl kubeconfig --user NAME [--read-only] [-o FILE]", args)
+		}
+		return newKubeconfig(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown command %q (want get, logs, version, poweroff or reboot)", cmd)
+		return fmt.Errorf("unknown command %q (want get, logs, version, poweroff, reboot or kubeconfig)", cmd)
 	}
 	c, ns, err := connect(cfg)
 	if err != nil {
@@ -161,18 +190,32 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // finds a server. It returns the context's namespace, if any.
 func connect(cfg Config) (*client, string, error) {
 	if cfg.Vsock != "" {
-		if cfg.Server != "" || cfg.Kubeconfig != "" || cfg.Token != "" || cfg.CA != "" {
-			return nil, "", errors.New("--vsock talks to the agent directly: it does not go with --server, --kubeconfig, --token or --certificate-authority")
+		if cfg.Server != "" || cfg.Kubeconfig != "" || cfg.CA != "" {
+			return nil, "", errors.New("--vsock talks to the agent directly: it does not go with --server, --kubeconfig or --certificate-authority (it does with --token)")
 		}
 		cid, port, err := parseVsock(cfg.Vsock)
 		if err != nil {
 			return nil, "", err
 		}
-		return newVsockClient(cid, port), "", nil
+		return newVsockClient(cid, port, cfg.Token), "", nil
 	}
-	t, err := findTarget(cfg.Server, cfg.Kubeconfig, cfg.KubeconfigEnv, cfg.Home)
+	t, err := findServer(cfg)
 	if err != nil {
 		return nil, "", err
+	}
+	c, err := newClient(t)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, t.Namespace, nil
+}
+
+// findServer is the server and credentials kubectl would use, with
+// --token and --certificate-authority over the kubeconfig's.
+func findServer(cfg Config) (target, error) {
+	t, err := findTarget(cfg.Server, cfg.Kubeconfig, cfg.KubeconfigEnv, cfg.Home)
+	if err != nil {
+		return t, err
 	}
 	if cfg.Token != "" {
 		// As kubectl: --token replaces the user's credentials.
@@ -181,9 +224,5 @@ func connect(cfg Config) (*client, string, error) {
 	if cfg.CA != "" {
 		t.Cluster.CertificateAuthority, t.Cluster.CertificateAuthorityData = cfg.CA, nil
 	}
-	c, err := newClient(t)
-	if err != nil {
-		return nil, "", err
-	}
-	return c, t.Namespace, nil
+	return t, nil
 }

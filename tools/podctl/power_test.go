@@ -138,7 +138,7 @@ func TestParseVsock(t *testing.T) {
 }
 
 func TestVsockExclusive(t *testing.T) {
-	for _, extra := range [][]string{{"--server", "http://x"}, {"--kubeconfig", "k"}, {"--token", "t"}} {
+	for _, extra := range [][]string{{"--server", "http://x"}, {"--kubeconfig", "k"}, {"--certificate-authority", "ca"}} {
 		args := append([]string{"--vsock", "1:10250", "get", "pods"}, extra...)
 		_, _, err := runPodctl(t, args, nil)
 		if err == nil || !strings.Contains(err.Error(), "does not go with") {

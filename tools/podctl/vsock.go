@@ -30,10 +30,10 @@ func parseVsock(s string) (cid, port uint32, err error) {
 	return uint32(cid64), uint32(port64), nil
 }
 
-// newVsockClient speaks plain HTTP over AF_VSOCK; the agent's vsock
-// listener has no TLS and no authentication (only the hypervisor host and
-// the guest itself can reach it).
-func newVsockClient(cid, port uint32) *client {
+// newVsockClient speaks plain HTTP over AF_VSOCK, sending token (if any)
+// as a bearer token: the agent's vsock listener has no TLS, and takes the
+// flash's admin or read-only token.
+func newVsockClient(cid, port uint32, token string) *client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, err := vsock.DialContext(ctx, cid, port, nil)
@@ -45,5 +45,5 @@ func newVsockClient(cid, port uint32) *client {
 	}
 	// The host name only shows in messages and the Host header.
 	base := &url.URL{Scheme: "http", Host: "vsock-" + strconv.FormatUint(uint64(cid), 10) + ":" + strconv.FormatUint(uint64(port), 10)}
-	return &client{base: base, http: &http.Client{Transport: tr}}
+	return &client{base: base, http: &http.Client{Transport: authTransport{base: tr, user: user{Token: token}}}}
 }
