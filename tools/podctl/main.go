@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +37,12 @@ type Config struct {
 
 	// From the environment.
 	KubeconfigEnv, Home string
-	Stdout, Stderr      io.Writer
+	// BoardToken is the board's own admin token file (/flash/api/token),
+	// which --vsock without --token sends when it is there: podctl run on
+	// the board itself, as kubectl in a pod reads its service account's
+	// token. "" reads none.
+	BoardToken     string
+	Stdout, Stderr io.Writer
 }
 
 func main() {
@@ -49,6 +56,7 @@ func main() {
 	}
 	cfg.KubeconfigEnv = os.Getenv("KUBECONFIG")
 	cfg.Home, _ = os.UserHomeDir()
+	cfg.BoardToken = filepath.Join("/flash", apiauth.Dir, apiauth.TokenFile)
 	cfg.Stdout, cfg.Stderr = os.Stdout, os.Stderr
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -197,7 +205,16 @@ func connect(cfg Config) (*client, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return newVsockClient(cid, port, cfg.Token), "", nil
+		token := cfg.Token
+		if token == "" && cfg.BoardToken != "" {
+			// On the board: its root shell can read the flash anyway.
+			b, err := os.ReadFile(cfg.BoardToken)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, "", fmt.Errorf("--vsock without --token: read the board's token: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		return newVsockClient(cid, port, token), "", nil
 	}
 	t, err := findServer(cfg)
 	if err != nil {

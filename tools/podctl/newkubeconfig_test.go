@@ -253,3 +253,30 @@ func (k kubectlRunner) run(args ...string) (string, string, error) {
 	err := cmd.Run()
 	return out.String(), errOut.String(), err
 }
+
+// On the board, --vsock without --token sends the board's own token; a
+// given --token wins; without either, none.
+func TestVsockBoardToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("board-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, token, boardToken, want string
+	}{
+		{"on the board", "", file, "board-token"},
+		{"--token wins", "given", file, "given"},
+		{"not on a board", "", filepath.Join(t.TempDir(), "none"), ""},
+		{"no board token file", "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := connect(Config{Vsock: "1:10250", Token: tt.token, BoardToken: tt.boardToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.http.Transport.(authTransport).user.Token; got != tt.want {
+				t.Errorf("token %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
