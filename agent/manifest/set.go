@@ -27,9 +27,15 @@ type Set struct {
 	Namespaces []*corev1.Namespace // declared ones only, sorted by name
 	Errors     []*DocumentError    // one per rejected document, in file and document order
 
-	// sources are the files that define each object: the one whose
-	// document wins first, then those whose duplicate was rejected.
-	sources map[ObjectKey][]string
+	// sources are the documents that define each object: the one that
+	// wins first, then those whose duplicate was rejected.
+	sources map[ObjectKey][]Location
+}
+
+// Location is a document of a file of the directory.
+type Location struct {
+	File  string // the file's name in the directory
+	Index int    // the document's index in the file, as DocumentError counts
 }
 
 // ObjectKey names an object: its kind ("Pod", "ConfigMap", "Secret",
@@ -47,17 +53,25 @@ func (k ObjectKey) String() string {
 
 // Source returns the name of the file (in the directory) whose document
 // defines the object, if the Set holds it.
-func (s *Set) Source(k ObjectKey) (string, bool) {
-	f := s.sources[k]
-	if len(f) == 0 {
-		return "", false
+func (s *Set) Source(k ObjectKey) (Location, bool) {
+	l := s.sources[k]
+	if len(l) == 0 {
+		return Location{}, false
 	}
-	return f[0], true
+	return l[0], true
 }
 
 // Sources returns every file that defines the object: Source's, then the
 // files of its rejected duplicates (deleting the object removes them all).
-func (s *Set) Sources(k ObjectKey) []string { return slices.Clone(s.sources[k]) }
+func (s *Set) Sources(k ObjectKey) []string {
+	var files []string
+	for _, l := range s.sources[k] {
+		if !slices.Contains(files, l.File) {
+			files = append(files, l.File)
+		}
+	}
+	return files
+}
 
 // Hash is a digest of the objects and error messages of s: two Sets with the
 // same Hash describe the same desired state and report the same problems.
@@ -143,14 +157,12 @@ type fileResult struct {
 // merge builds a Set from per-file results given in file-name order: the
 // first definition of a kind/namespace/name wins and later ones are errors.
 func merge(results []*fileResult) *Set {
-	s := &Set{sources: map[ObjectKey][]string{}}
+	s := &Set{sources: map[ObjectKey][]Location{}}
 	seen := map[ObjectKey]*decoded{}
 	for _, r := range results {
 		for _, d := range r.objects {
 			if first, dup := seen[d.key()]; dup {
-				if !slices.Contains(s.sources[d.key()], d.file) {
-					s.sources[d.key()] = append(s.sources[d.key()], d.file)
-				}
+				s.sources[d.key()] = append(s.sources[d.key()], Location{File: d.file, Index: d.index})
 				s.Errors = append(s.Errors, &DocumentError{
 					File: d.file, Index: d.index, Kind: d.kind, Namespace: d.ns, Name: d.name,
 					Err: fmt.Errorf("duplicate %s: already defined in %s document %d, which wins", d.kind, first.file, first.index),
@@ -158,7 +170,7 @@ func merge(results []*fileResult) *Set {
 				continue
 			}
 			seen[d.key()] = d
-			s.sources[d.key()] = []string{d.file}
+			s.sources[d.key()] = []Location{{File: d.file, Index: d.index}}
 			switch o := d.obj.(type) {
 			case *corev1.Pod:
 				s.Pods = append(s.Pods, o)

@@ -26,6 +26,8 @@ type podManager struct {
 	mgr     *reconcile.Manager
 	watcher *manifest.Watcher
 	apply   *manifestApplier
+	// flash is the API's writes to the manifests, through the watcher.
+	flash *flash
 
 	// for eviction
 	nodeName, flashDir string
@@ -84,10 +86,13 @@ func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Sto
 			}
 		}
 	}
+	opts := manifest.Options{NodeName: cfg.NodeName}
+	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), opts, cfg.Resync, log.With("component", "manifests"))
 	return &podManager{
 		mgr:     mgr,
-		watcher: manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), manifest.Options{NodeName: cfg.NodeName}, cfg.Resync, log.With("component", "manifests")),
+		watcher: watcher,
 		apply:   apply,
+		flash:   newFlash(watcher, apply, st, recorder, opts, log.With("component", "flash")),
 
 		nodeName: cfg.NodeName, flashDir: cfg.FlashDir, resources: dev.Resources,
 		st: st, recorder: recorder, nr: nr, log: log,
@@ -98,6 +103,7 @@ func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Sto
 func (p *podManager) start(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return p.mgr.Run(ctx) })
 	g.Go(func() error { return p.watcher.Run(ctx, p.apply.apply) })
+	g.Go(func() error { return p.apply.finalizeNamespaces(ctx) })
 	g.Go(func() error {
 		return runEviction(ctx, p.nodeName, p.flashDir, p.resources, p.st, p.recorder, p.nr.ctrd, p.mgr, p.log.With("component", "eviction"))
 	})

@@ -1,12 +1,18 @@
 package podagent
 
 import (
+	"context"
 	"log/slog"
+	"maps"
 	"sort"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/podboot/podboot/agent/manifest"
 	"github.com/podboot/podboot/agent/store"
@@ -19,27 +25,62 @@ var builtinNamespaces = []string{"default", "kube-node-lease", "kube-public", "k
 // desiredSetter is the part of the reconcile manager that takes desired pods.
 type desiredSetter interface {
 	SetDesired(pods []*corev1.Pod)
+	// SetDeletionGrace is an API delete's grace for the pod's termination,
+	// called before the SetDesired that no longer holds it.
+	SetDeletionGrace(uid types.UID, seconds int64)
 }
 
-// manifestApplier applies a manifest Set: pods to the manager, namespaces
-// to the store, and each rejected document as a log line and a Warning
-// event, so `kubectl get events` shows why a pod is not there.
+// manifestApplier applies a manifest Set: pods to the manager; namespaces,
+// configmaps and secrets to the store; and each rejected document as a log
+// line and a Warning event, so `kubectl get events` shows why a pod is not
+// there. The watcher and the API's Flash both apply through it, one Set at
+// a time (the watcher's lock).
 type manifestApplier struct {
 	st   *store.Store
 	mgr  desiredSetter
 	rec  *store.Recorder
 	node *corev1.Node
 	log  *slog.Logger
+	now  func() time.Time // nil: time.Now
 	// reported remembers errors already turned into events, so a resync
 	// does not repeat them.
 	reported map[string]bool
 	// applied, when set, runs after each Set is handed to the manager.
 	applied func()
+
+	mu sync.Mutex // the namespaces in the store (apply, finalizeNamespaces), the fields below
+	// pods is the last Set's pods by namespace/name; nil before the first.
+	pods map[string]*corev1.Pod
+	// awaiting are the pods whose change the store does not show yet
+	// (nil: removed), with the time after which they are no longer waited
+	// for; see settled.
+	awaiting map[string]awaited
+}
+
+type awaited struct {
+	pod   *corev1.Pod // nil: removed
+	until time.Time
+}
+
+// awaitBound is how long a pod change is waited for in the store: a worker
+// publishes a new pod or new metadata within a sync, a replacement only
+// once the old pod is gone, which is not waited for.
+const awaitBound = 10 * time.Second
+
+func (a *manifestApplier) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
 }
 
 func (a *manifestApplier) apply(set *manifest.Set) {
+	a.mu.Lock()
+	a.expectLocked(set.Pods)
+	a.mu.Unlock()
 	a.mgr.SetDesired(set.Pods)
 	a.applyNamespaces(set)
+	a.applyConfigData(set)
 	seen := map[string]bool{}
 	for _, e := range set.Errors {
 		msg := e.Error()
@@ -54,7 +95,96 @@ func (a *manifestApplier) apply(set *manifest.Set) {
 	if a.applied != nil {
 		a.applied()
 	}
-	a.log.Info("manifests applied", "pods", len(set.Pods), "errors", len(set.Errors))
+	a.log.Info("manifests applied", "pods", len(set.Pods), "configmaps", len(set.ConfigMaps), "secrets", len(set.Secrets), "errors", len(set.Errors))
+}
+
+// expectLocked records which pods changed since the last Set (new, a new
+// UID, new labels or annotations, removed), for settled. The first Set's
+// pods are not awaited: at boot they publish as their workers start.
+func (a *manifestApplier) expectLocked(pods []*corev1.Pod) {
+	next := make(map[string]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		next[p.Namespace+"/"+p.Name] = p
+	}
+	first := a.pods == nil
+	prev := a.pods
+	a.pods = next
+	if first {
+		return
+	}
+	if a.awaiting == nil {
+		a.awaiting = map[string]awaited{}
+	}
+	until := a.clock().Add(awaitBound)
+	for k, p := range next {
+		if old, ok := prev[k]; !ok || old.UID != p.UID || !sameMetadata(old, p) {
+			a.awaiting[k] = awaited{pod: p, until: until}
+		}
+	}
+	for k := range prev {
+		if _, ok := next[k]; !ok {
+			a.awaiting[k] = awaited{until: until}
+		}
+	}
+}
+
+// sameMetadata compares what a pod's worker republishes without a restart.
+func sameMetadata(a, b *corev1.Pod) bool {
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
+}
+
+// settled reports whether the store shows every pod change applied
+// (dropping those that are settled or waited for long enough): a pod with
+// its UID and metadata, a replaced pod terminating, a removed pod
+// terminating or gone. Until then a write would be checked against a stale
+// resourceVersion.
+func (a *manifestApplier) settled() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.clock()
+	for k, w := range a.awaiting {
+		if now.After(w.until) || a.showsLocked(k, w.pod) {
+			delete(a.awaiting, k)
+		}
+	}
+	return len(a.awaiting) == 0
+}
+
+func (a *manifestApplier) showsLocked(key string, want *corev1.Pod) bool {
+	ns, name := splitKey(key)
+	obj, ok := a.st.Get(store.KindPod, ns, name)
+	if !ok {
+		return want == nil
+	}
+	have := obj.(*corev1.Pod)
+	switch {
+	case want == nil || have.UID != want.UID:
+		return have.DeletionTimestamp != nil
+	default:
+		return sameMetadata(have, want)
+	}
+}
+
+func splitKey(key string) (namespace, name string) {
+	for i := range len(key) {
+		if key[i] == '/' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return "", key
+}
+
+// waitSettled waits, polling the store, until settled or ctx ends.
+func (a *manifestApplier) waitSettled(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !a.settled() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // eventTarget is the object the event is about: the rejected object when the
@@ -70,9 +200,55 @@ func (a *manifestApplier) eventTarget(e *manifest.DocumentError) runtime.Object 
 	return a.node
 }
 
+// applyConfigData publishes the Set's configmaps and secrets and removes
+// those whose documents went.
+func (a *manifestApplier) applyConfigData(set *manifest.Set) {
+	want := map[string]bool{}
+	put := func(kind string, obj runtime.Object, ns, name string) {
+		want[kind+"/"+ns+"/"+name] = true
+		if err := a.st.Put(obj); err != nil {
+			a.log.Error("publish "+kind, "namespace", ns, "name", name, "err", err)
+		}
+	}
+	for _, cm := range set.ConfigMaps {
+		put(store.KindConfigMap, cm.DeepCopy(), cm.Namespace, cm.Name)
+	}
+	for _, s := range set.Secrets {
+		put(store.KindSecret, s.DeepCopy(), s.Namespace, s.Name)
+	}
+	for _, kind := range []string{store.KindConfigMap, store.KindSecret} {
+		objs, _ := a.st.List(kind, "")
+		for _, o := range objs {
+			m, _ := metaAccessor(o)
+			if !want[kind+"/"+m.Namespace+"/"+m.Name] {
+				_ = a.st.Delete(kind, m.Namespace, m.Name)
+			}
+		}
+	}
+}
+
+func metaAccessor(obj runtime.Object) (*metav1.ObjectMeta, bool) {
+	switch o := obj.(type) {
+	case *corev1.ConfigMap:
+		return &o.ObjectMeta, true
+	case *corev1.Secret:
+		return &o.ObjectMeta, true
+	case *corev1.Namespace:
+		return &o.ObjectMeta, true
+	case *corev1.Pod:
+		return &o.ObjectMeta, true
+	}
+	return &metav1.ObjectMeta{}, false
+}
+
 // applyNamespaces publishes the built-in namespaces, the declared ones and
 // every namespace a pod uses (a static pod's namespace need not be declared).
+// A namespace no longer wanted is Terminating, with a deletionTimestamp,
+// while the store still holds pods in it, and removed once they are gone
+// (finalizeNamespaces), as the namespace controller does.
 func (a *manifestApplier) applyNamespaces(set *manifest.Set) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	want := map[string]*corev1.Namespace{}
 	for _, n := range builtinNamespaces {
 		want[n] = nil
@@ -93,7 +269,7 @@ func (a *manifestApplier) applyNamespaces(set *manifest.Set) {
 	for _, n := range names {
 		ns := want[n]
 		old, exists := a.st.Get("Namespace", "", n)
-		if exists && ns == nil {
+		if exists && ns == nil && old.(*corev1.Namespace).DeletionTimestamp == nil {
 			continue // an implicit namespace already published
 		}
 		if ns == nil {
@@ -119,12 +295,61 @@ func (a *manifestApplier) applyNamespaces(set *manifest.Set) {
 			a.log.Error("publish namespace", "namespace", n, "err", err)
 		}
 	}
-	// Namespaces no longer wanted are removed from the store.
+	// Namespaces no longer wanted terminate, then go.
 	objs, _ := a.st.List("Namespace", "")
 	for _, o := range objs {
 		ns := o.(*corev1.Namespace)
 		if _, ok := want[ns.Name]; !ok {
-			_ = a.st.Delete("Namespace", "", ns.Name)
+			a.terminateNamespaceLocked(ns)
+		}
+	}
+}
+
+// terminateNamespaceLocked removes ns from the store if no pod is left in
+// it, and otherwise shows it Terminating.
+func (a *manifestApplier) terminateNamespaceLocked(ns *corev1.Namespace) {
+	if pods, _ := a.st.List(store.KindPod, ns.Name); len(pods) == 0 {
+		_ = a.st.Delete("Namespace", "", ns.Name)
+		return
+	}
+	if ns.DeletionTimestamp != nil {
+		return
+	}
+	now := metav1.NewTime(a.clock().Truncate(time.Second))
+	ns.DeletionTimestamp = &now
+	ns.Status.Phase = corev1.NamespaceTerminating
+	if err := a.st.Put(ns); err != nil {
+		a.log.Error("terminate namespace", "namespace", ns.Name, "err", err)
+	}
+}
+
+// finalizeNamespaces removes each Terminating namespace once its last pod
+// is gone from the store, until ctx ends.
+func (a *manifestApplier) finalizeNamespaces(ctx context.Context) error {
+	for ctx.Err() == nil {
+		// "": start with the pods there are; a closed channel (a watcher
+		// that fell behind) watches again.
+		events, err := a.st.Watch(ctx, store.KindPod, "", "")
+		if err != nil {
+			return err
+		}
+		a.finalizeOnce()
+		for ev := range events {
+			if ev.Type == watch.Deleted {
+				a.finalizeOnce()
+			}
+		}
+	}
+	return nil
+}
+
+func (a *manifestApplier) finalizeOnce() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	objs, _ := a.st.List("Namespace", "")
+	for _, o := range objs {
+		if ns := o.(*corev1.Namespace); ns.DeletionTimestamp != nil {
+			a.terminateNamespaceLocked(ns)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pods.start(gctx, g)
 	nr.start(gctx, g)
 
-	server, err := newAPIServer(cfg, dev, st, agentMetrics, nr.streams(), log)
+	server, err := newAPIServer(cfg, dev, st, agentMetrics, nr.streams(), pods.flash, log)
 	if err != nil {
 		cancelRun()
 		_ = g.Wait()
