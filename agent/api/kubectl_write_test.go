@@ -109,6 +109,18 @@ spec:
     name: kubia
 `
 
+// unknownField has a field the Pod type does not have.
+const unknownField = `apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+spec:
+  foo: 1
+  containers:
+  - name: app
+    image: busybox
+`
+
 const settingsConfigMap = `apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -155,13 +167,20 @@ func TestKubectlWrites(t *testing.T) {
 	k := newKubectl(t, srv.URL)
 	writeFiles(t, k.dir, map[string]string{
 		"kubia-manual.yaml": kubiaManual, "kubia-apply.yaml": kubiaApply, "kubia-apply-2.yaml": kubiaApplyRelabelled,
-		"settings.yaml": settingsConfigMap, "settings-2.yaml": settingsConfigMapReplaced,
+		"settings.yaml": settingsConfigMap, "settings-2.yaml": settingsConfigMapReplaced, "bad.yaml": unknownField,
 	})
 	runSteps(t, k, st, []kubectlStep{
 		{args: []string{"create", "-f", "kubia-manual.yaml"}, stdout: "pod/kubia-manual created\n",
 			check: podLabels("default", "kubia-manual", nil)},
 		{args: []string{"create", "-f", "kubia-manual.yaml"},
 			stderr: `Error from server (AlreadyExists): error when creating "kubia-manual.yaml": pods "kubia-manual" already exists`},
+		// kubectl's default --validate=strict sends fieldValidation=Strict
+		// (the OpenAPI v3 document lists it); --validate=warn sends Warn.
+		{args: []string{"create", "-f", "bad.yaml"},
+			stderr: `Error from server (BadRequest): error when creating "bad.yaml": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.foo"`,
+			check:  gone(store.KindPod, "default", "bad")},
+		{args: []string{"create", "-f", "bad.yaml", "--validate=warn"}, stdout: "pod/bad created\n"},
+		{args: []string{"delete", "-f", "bad.yaml"}, stdout: "pod \"bad\" deleted\n"},
 		{args: []string{"label", "po", "kubia-manual", "creation_method=manual"}, stdout: "pod/kubia-manual labeled\n",
 			check: podLabels("default", "kubia-manual", map[string]string{"creation_method": "manual"})},
 		{args: []string{"label", "po", "kubia-manual", "creation_method=other"},
