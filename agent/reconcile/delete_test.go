@@ -317,3 +317,37 @@ func TestDeletionGraceUnknownOrForgotten(t *testing.T) {
 		}
 	})
 }
+
+// A DELETE that shortens the grace after the worker read the pod but
+// before it began stopping the containers (here: while it publishes the
+// pod terminating) is not lost: that stop is cut short at once too.
+func TestDeletionGraceShortenedBeforeTheStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := fake.New()
+		rt.AddImage("busybox:1.36")
+		rt.IgnoreSIGTERM("app", true)
+		e := newEnv(t, rt, "")
+		e.m.SetDesired([]*corev1.Pod{newTestPod("u1", corev1.RestartPolicyAlways, "app")})
+		e.run()
+		defer e.stop()
+		calls := len(rt.Calls())
+		shortened := false
+		e.pub.mu.Lock()
+		e.pub.onPublish = func(pod *corev1.Pod) {
+			if pod.DeletionTimestamp != nil && !shortened {
+				shortened = true
+				e.m.SetDeletionGrace("u1", 3)
+			}
+		}
+		e.pub.mu.Unlock()
+		e.m.SetDesired(nil)
+		synctest.Wait()
+		if gone := untilRemoved(e, "u1", time.Minute); gone != 3*time.Second {
+			t.Errorf("pod removed after %v, want the 3 s of the second DELETE", gone)
+		}
+		want := []string{"StopContainer c0001 grace=30s", "StopContainer c0001 grace=3s"}
+		if diff := cmp.Diff(want, stops(rt, calls)); diff != "" {
+			t.Errorf("stops (-want +got):\n%s", diff)
+		}
+	})
+}
