@@ -152,7 +152,9 @@ func TestSecureAuthorization(t *testing.T) {
 		{"GET", "/livez", public, "", nil},
 		{"GET", "/readyz", public, "", nil},
 		{"GET", "/version", public, "", nil},
+		{"HEAD", "/healthz", public, "", nil},
 		{"GET", "/api", authenticated, "", nil},
+		{"HEAD", "/metrics", reader, `forbidden: User %[1]q cannot head path "/metrics"`, &metav1.StatusDetails{}},
 		{"GET", "/api/v1", authenticated, "", nil},
 		{"GET", "/apis/coordination.k8s.io/v1", authenticated, "", nil},
 		{"GET", "/openapi/v3", authenticated, "", nil},
@@ -235,7 +237,7 @@ func TestSecureAuthorization(t *testing.T) {
 					if c.level == public {
 						wantBody = "false  []"
 					}
-					if string(body) != wantBody {
+					if r.method != "HEAD" && string(body) != wantBody {
 						t.Errorf("the handler saw %q, want %q", body, wantBody)
 					}
 					return
@@ -256,6 +258,9 @@ func TestSecureAuthorization(t *testing.T) {
 				}
 				if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 					t.Errorf("Content-Type = %q", ct)
+				}
+				if r.method == "HEAD" {
+					return // no body
 				}
 				if diff := cmp.Diff(want, decode[metav1.Status](t, body)); diff != "" {
 					t.Errorf("body (-want +got):\n%s", diff)
