@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -24,6 +25,15 @@ import (
 // cfg and a secret creds, all saved through the flash.
 func newWriteServer(t *testing.T) (*httptest.Server, *store.Store, *fakeFlash) {
 	t.Helper()
+	s, st, flash := newWriteAPI(t)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv, st, flash
+}
+
+// newWriteAPI is newWriteServer's API without the HTTP server.
+func newWriteAPI(t testing.TB) (*server, *store.Store, *fakeFlash) {
+	t.Helper()
 	st := store.New(func() time.Time { return t0 })
 	flash := newFakeFlash(st)
 	must := func(err error) {
@@ -34,7 +44,7 @@ func newWriteServer(t *testing.T) (*httptest.Server, *store.Store, *fakeFlash) {
 	}
 	save := func(obj runtime.Object) {
 		t.Helper()
-		if _, err := flash.Save(t.Context(), obj, WriteInfo{}); err != nil {
+		if _, err := flash.Save(context.Background(), obj, WriteInfo{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,9 +74,7 @@ func newWriteServer(t *testing.T) (*httptest.Server, *store.Store, *fakeFlash) {
 
 	s := newServer(st, fakeLogs{}, Options{NodeName: "board-1", GitVersion: "v1.37.2", Flash: flash})
 	s.now = func() time.Time { return t0 }
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return srv, st, flash
+	return s, st, flash
 }
 
 func testPod(name string, labels ...string) *corev1.Pod {
