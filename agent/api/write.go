@@ -185,7 +185,8 @@ func writeInfo(r *http.Request, manager string, dryRun []string) WriteInfo {
 // userOf is the authenticated user of r ("" when the listener does not
 // authenticate).
 func userOf(r *http.Request) string {
-	return ""
+	u, _ := UserFrom(r.Context())
+	return u.Name
 }
 
 // updateFields records manager's ownership as the API server's

@@ -577,7 +577,12 @@ func TestDeleteGrace(t *testing.T) {
 
 // TestWriteInfo checks what the flash is told about the writer.
 func TestWriteInfo(t *testing.T) {
-	srv, _, flash := newWriteServer(t)
+	s, _, flash := newWriteAPI(t)
+	// As Secure leaves the authenticated user for the handlers.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ServeHTTP(w, r.WithContext(WithUser(r.Context(), User{Name: "alice", Groups: []string{"system:masters"}})))
+	}))
+	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/namespaces/default/configmaps?fieldManager=kubectl-create", bytes.NewReader([]byte(`{"metadata":{"name":"c"}}`)))
 	req.Header.Set("Content-Type", "application/json")
 	if resp, err := srv.Client().Do(req); err != nil || resp.StatusCode != 201 {
@@ -589,7 +594,7 @@ func TestWriteInfo(t *testing.T) {
 	if resp, err := srv.Client().Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("patch: %v %v", resp, err)
 	}
-	want := []WriteInfo{{FieldManager: "kubectl-create"}, {FieldManager: "kubectl", DryRun: true}}
+	want := []WriteInfo{{User: "alice", FieldManager: "kubectl-create"}, {User: "alice", FieldManager: "kubectl", DryRun: true}}
 	if diff := cmp.Diff(want, flash.saves); diff != "" {
 		t.Errorf("saves (-want +got):\n%s", diff)
 	}
