@@ -193,6 +193,7 @@ func TestDeletionGrace(t *testing.T) {
 func TestDeletionGraceShortened(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
+		before    time.Duration // into the second at which the pod is dropped
 		after     time.Duration // after the drop, the second DELETE
 		grace     int64
 		wantWatch []string
@@ -232,6 +233,21 @@ func TestDeletionGraceShortened(t *testing.T) {
 		wantStops: []string{"StopContainer c0001 grace=30s", "StopContainer c0001 grace=2s"},
 		wantGone:  12 * time.Second,
 	}, {
+		// The API server computes the new deletionTimestamp from the
+		// exact old one, not from the second it shows: here 10.9 s, still
+		// ahead at 10.5 s, so the grace is not yet run out.
+		name:   "shorter, to the nanosecond",
+		before: 900 * time.Millisecond,
+		after:  9600 * time.Millisecond,
+		grace:  10,
+		wantWatch: []string{
+			"MODIFIED u1 deletionTimestamp=+29.1s grace=30",
+			"MODIFIED u1 deletionTimestamp=+9.1s grace=10",
+			"DELETED u1",
+		},
+		wantStops: []string{"StopContainer c0001 grace=30s", "StopContainer c0001 grace=10s"},
+		wantGone:  19600 * time.Millisecond,
+	}, {
 		name:      "longer",
 		after:     2 * time.Second,
 		grace:     60,
@@ -259,6 +275,7 @@ func TestDeletionGraceShortened(t *testing.T) {
 				pods := e.watch()
 				calls := len(rt.Calls())
 
+				advance(tc.before)
 				start := time.Now()
 				e.m.SetDesired(nil)
 				advance(tc.after)

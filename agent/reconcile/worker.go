@@ -37,8 +37,10 @@ type worker struct {
 
 	mu  sync.Mutex
 	pod *corev1.Pod // nil for an orphan found only in the runtime
-	// deleteAt and deleteGrace are the API server's deletionTimestamp and
-	// deletionGracePeriodSeconds, set once the pod is terminating.
+	// deleteAt and deleteGrace are the API server's deletionTimestamp (to
+	// the nanosecond, so that shortening computes as the API server does;
+	// published to the second) and deletionGracePeriodSeconds, set once
+	// the pod is terminating.
 	deleteAt    *metav1.Time
 	deleteGrace int64
 	// requestedGrace is SetDeletionGrace's grace for a terminate to come.
@@ -108,7 +110,7 @@ func (w *worker) terminate(now time.Time, shutdown bool) {
 		case w.pod != nil && w.pod.Spec.TerminationGracePeriodSeconds != nil:
 			g = max(*w.pod.Spec.TerminationGracePeriodSeconds, 0)
 		}
-		t := metaNow(now.Add(time.Duration(g) * time.Second))
+		t := metav1.NewTime(now.Add(time.Duration(g) * time.Second))
 		w.deleteAt, w.deleteGrace = &t, g
 	}
 	w.wakeUp()
@@ -139,7 +141,7 @@ func (w *worker) setDeletionGrace(seconds int64, now time.Time) {
 			seconds = 1
 		}
 	}
-	t := metaNow(at)
+	t := metav1.NewTime(at)
 	w.deleteAt, w.deleteGrace = &t, seconds
 	if w.stopKill != nil {
 		w.stopKill()
@@ -217,7 +219,7 @@ func (w *worker) currentPod() (pod *corev1.Pod, shutdown bool) {
 		pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: w.ref.UID, Namespace: w.ref.Namespace, Name: w.ref.Name}}
 	}
 	if w.deleteAt != nil {
-		t := *w.deleteAt
+		t := metaNow(w.deleteAt.Time)
 		pod.DeletionTimestamp = &t
 		g := w.deleteGrace
 		pod.DeletionGracePeriodSeconds = &g
