@@ -387,13 +387,17 @@ func deviceListeners(cfg Config, dev device.API, handler http.Handler, log *slog
 	auth := api.Auth{Tokens: flashTokens(cfg.FlashDir, keeper, log), Log: log}
 	if keeper != nil {
 		// Only an admin reaches the signing endpoint (it is under
-		// /podboot/), on either listener.
-		mux := http.NewServeMux()
-		mux.Handle(api.CSRPath, api.CSRHandler(keeper, nil))
-		mux.Handle("/", handler)
-		handler = mux
-	}
-	if keeper != nil {
+		// /podboot/), on either listener. Not a ServeMux: it would clean
+		// and redirect paths the API answers itself.
+		apiHandler, sign := handler, api.CSRHandler(keeper, nil)
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == api.CSRPath {
+				sign.ServeHTTP(w, r)
+				return
+			}
+			apiHandler.ServeHTTP(w, r)
+		})
+
 		httpsAuth := auth
 		pool, err := keeper.clientCAs()
 		if err != nil {
