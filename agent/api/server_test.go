@@ -93,6 +93,8 @@ func TestDiscoveryAndHealth(t *testing.T) {
 		{"events", true, read, []string{"ev"}, nil},
 		{"configmaps", true, read, []string{"cm"}, nil},
 		{"secrets", true, read, nil, nil},
+		{"resourcequotas", true, read, []string{"quota"}, nil},
+		{"limitranges", true, read, []string{"limits"}, nil},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("/api/v1 resources (-want +got):\n%s", diff)
