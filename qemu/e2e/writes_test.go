@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,9 +39,11 @@ func exitCode(t *testing.T, err error) int {
 
 // TestKubectlWritesAcrossReboot: the stock kubectl creates, labels and
 // annotates a pod over the board's authenticated HTTPS API; a request
-// without valid credentials is refused (401) and the read-only
-// credential cannot delete or exec (403); after podctl reboot the pod is
-// back with its labels and annotation, from the flash.
+// without valid credentials is refused (401), and the read-only
+// credentials (the flash's read-only token, a podctl kubeconfig
+// --read-only certificate) read but cannot delete, label or exec (403);
+// after podctl reboot the pod is back with its labels and annotation,
+// from the flash.
 func TestKubectlWritesAcrossReboot(t *testing.T) {
 	s := setup(t)
 	dir := copyImage(t, s.qemuImage)
@@ -124,24 +127,38 @@ func TestKubectlWritesAcrossReboot(t *testing.T) {
 			t.Errorf("kubectl delete with a wrong token: exit %d, %v; want 1 and \"You must be logged in to the server\"", code, err)
 		}
 	})
-	t.Run("read-only credential", func(t *testing.T) {
-		if out, err := b.Kubectl("--token", readOnlyToken, "get", "pod", "e2e-kubectl", "-o", "name"); err != nil || out != "pod/e2e-kubectl\n" {
-			t.Errorf("kubectl get with the read-only token: %q, %v", out, err)
+	t.Run("read-only credentials", func(t *testing.T) {
+		// A read-only client certificate from podctl kubeconfig, signed
+		// by the board; its user is its CommonName.
+		dash := filepath.Join(t.TempDir(), "dash.kubeconfig")
+		if out, err := b.Podctl(s.podctl, "kubeconfig", "--user", "dash", "--read-only", "-o", dash); err != nil {
+			t.Fatalf("podctl kubeconfig --user dash --read-only: %v\n%s", err, out)
 		}
-		forbidden := regexp.MustCompile(`Error from server \(Forbidden\): pods "e2e-kubectl" is forbidden: User "[^"]+" cannot (\S+) resource "(\S+)" in API group "" in the namespace "default"`)
-		for _, tt := range []struct {
-			args           []string
-			verb, resource string
+		forbidden := regexp.MustCompile(`Error from server \(Forbidden\): pods "e2e-kubectl" is forbidden: User "([^"]+)" cannot (\S+) resource "(\S+)" in API group "" in the namespace "default"`)
+		for _, cred := range []struct {
+			what, user string
+			global     []string
 		}{
-			{[]string{"delete", "pod", "e2e-kubectl"}, "delete", "pods"},
-			{[]string{"label", "pod", "e2e-kubectl", "by=read-only"}, "patch", "pods"},
-			{[]string{"exec", "e2e-kubectl", "--", "true"}, "create", "pods/exec"},
+			{"the flash's read-only token", "read-only", []string{"--token", readOnlyToken}},
+			{"podctl kubeconfig --read-only", "dash", []string{"--kubeconfig", dash}},
 		} {
-			_, err := b.Kubectl(append([]string{"--token", readOnlyToken}, tt.args...)...)
-			code := exitCode(t, err)
-			m := forbidden.FindStringSubmatch(errString(err))
-			if code != 1 || m == nil || m[1] != tt.verb || m[2] != tt.resource {
-				t.Errorf("kubectl %s with the read-only token: exit %d, %v; want 1 and Forbidden to %s %s", strings.Join(tt.args, " "), code, err, tt.verb, tt.resource)
+			if out, err := b.Kubectl(append(cred.global, "get", "pod", "e2e-kubectl", "-o", "name")...); err != nil || out != "pod/e2e-kubectl\n" {
+				t.Errorf("kubectl get with %s: %q, %v", cred.what, out, err)
+			}
+			for _, tt := range []struct {
+				args           []string
+				verb, resource string
+			}{
+				{[]string{"delete", "pod", "e2e-kubectl"}, "delete", "pods"},
+				{[]string{"label", "pod", "e2e-kubectl", "by=read-only"}, "patch", "pods"},
+				{[]string{"exec", "e2e-kubectl", "--", "true"}, "create", "pods/exec"},
+			} {
+				_, err := b.Kubectl(append(cred.global, tt.args...)...)
+				code := exitCode(t, err)
+				m := forbidden.FindStringSubmatch(errString(err))
+				if code != 1 || m == nil || m[1] != cred.user || m[2] != tt.verb || m[3] != tt.resource {
+					t.Errorf("kubectl %s with %s: exit %d, %v; want 1 and User %q Forbidden to %s %s", strings.Join(tt.args, " "), cred.what, code, err, cred.user, tt.verb, tt.resource)
+				}
 			}
 		}
 	})
