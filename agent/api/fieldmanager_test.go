@@ -488,6 +488,47 @@ func TestFieldManagerNewObjectKinds(t *testing.T) {
 	}
 }
 
+// TestFieldManagerHandWritten: an object from a manifest file a person
+// wrote has no managedFields, like an object that predates server-side
+// apply on an API server: Updates leave it untracked, and the first apply
+// gives what it finds to "before-first-apply", so an apply that changes a
+// value conflicts with that.
+func TestFieldManagerHandWritten(t *testing.T) {
+	f, err := newFieldManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand := fmPod(map[string]string{"app": "kubia"})
+	hand.UID = "c96e5ca9-9d0f-3a45-a5b3-faea702d8c8d"
+	labelled := hand.DeepCopy()
+	labelled.Labels["env"] = "debug"
+	got, err := f.Update(hand, labelled, "kubectl-label")
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if mf := metaOf(got).GetManagedFields(); mf != nil {
+		t.Errorf("an Update of an untracked object tracked it: %+v", mf)
+	}
+
+	_, err = f.Apply(hand, []byte(fmApplied("    app: other\n")), "kubectl", false)
+	want := `Apply failed with 1 conflict: conflict with "before-first-apply" using v1: .metadata.labels.app`
+	if !apierrors.IsConflict(err) || err.Error() != want {
+		t.Fatalf("Apply changing a hand-written value = %v, want the conflict %q", err, want)
+	}
+	applied, err := f.Apply(hand, []byte(fmApplied("    app: kubia\n")), "kubectl", false)
+	if err != nil {
+		t.Fatalf("Apply of the same values: %v", err)
+	}
+	wantFields := []fmEntry{
+		fmNoop("kubectl", `{"f:metadata":{"f:labels":{"f:app":{}}},`+fmPodSpecFields+`}`),
+		fmUpdate("before-first-apply", `{"f:metadata":{"f:labels":{".":{},"f:app":{}}},`+fmPodSpecUpdated+`}`),
+	}
+	// before-first-apply's entry carries the time of the apply that made it.
+	if diff := cmp.Diff(wantFields, fmEntries(t, applied)); diff != "" {
+		t.Errorf("managedFields (-want +got):\n%s", diff)
+	}
+}
+
 // TestFieldManagerSchema: the embedded cut of client-go's schemas names
 // only types it defines (a missing one would fail an apply only when a
 // request reaches that field), and it is what fieldmanager_gen.go makes
