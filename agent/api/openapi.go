@@ -48,9 +48,11 @@ const (
 	mimeV2ProtobufDeprecated = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 )
 
-// openAPIGroupVersions are the v3 documents served, in the discovery
-// document's order ("api/v1", "apis/<group>/<version>").
-var openAPIGroupVersions = []string{"api/v1", "apis/" + coordinationGroup + "/v1"}
+// openAPIGroupVersions are the v3 documents served, named as the discovery
+// document names them ("api/v1", "apis/<group>/<version>").
+func openAPIGroupVersions() []string {
+	return []string{"api/v1", "apis/" + coordinationGroup + "/v1"}
+}
 
 // routeOpenAPI serves /openapi/v2 and /openapi/v3, and the (empty) list of
 // CustomResourceDefinitions kubectl's validation reads beside them; it
@@ -89,7 +91,7 @@ func openAPIV3URL(gv string) string {
 
 func serveOpenAPIV3Discovery(w http.ResponseWriter, r *http.Request) {
 	d := openAPIV3Discovery{Paths: map[string]openAPIV3DiscoveryGroupVersion{}}
-	for _, gv := range openAPIGroupVersions {
+	for _, gv := range openAPIGroupVersions() {
 		d.Paths[gv] = openAPIV3DiscoveryGroupVersion{ServerRelativeURL: openAPIV3URL(gv)}
 	}
 	data, err := json.Marshal(d)

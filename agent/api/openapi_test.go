@@ -205,7 +205,7 @@ func TestOpenAPIEncodings(t *testing.T) {
 func openAPIOperations(t *testing.T, s http.Handler) []string {
 	t.Helper()
 	var ops []string
-	for _, gv := range openAPIGroupVersions {
+	for _, gv := range openAPIGroupVersions() {
 		w := openAPIGet(t, s, "/openapi/v3/"+gv)
 		var doc struct {
 			Paths map[string]map[string]json.RawMessage `json:"paths"`
