@@ -57,15 +57,11 @@ const (
 	opDelete = "delete"
 )
 
-var (
-	readOnly  = []string{opGet}
-	readWrite = []string{opGet, opPost, opPut, opPatch, opDelete}
-)
-
 // served lists the resources of one group version the agent serves, with
 // the verbs it answers; subresources are "pods/log" and the like.
 type served struct {
 	prefix    string // "/api/v1" or "/apis/<group>/v1"
+	v3File    string // the group version's document in openapi-spec/v3
 	resources []servedResource
 }
 
@@ -75,39 +71,39 @@ type servedResource struct {
 	verbs      []string
 }
 
-// groupVersions is what agent/api routes: writes (agent/api/write.go) on
-// pods, namespaces, configmaps and secrets; reads only on the node, its
-// events and its lease, and the empty quota and limit range collections
-// kubectl describe namespace lists.
-var groupVersions = map[string]served{
-	"api/v1": {prefix: "/api/v1", resources: []servedResource{
-		{name: "pods", namespaced: true, verbs: readWrite},
-		{name: "pods/log", namespaced: true, verbs: readOnly},
-		{name: "pods/exec", namespaced: true, verbs: []string{opGet, opPost}},
-		{name: "pods/attach", namespaced: true, verbs: []string{opGet, opPost}},
-		{name: "pods/portforward", namespaced: true, verbs: []string{opGet, opPost}},
-		{name: "namespaces", verbs: readWrite},
-		{name: "nodes", verbs: readOnly},
-		{name: "events", namespaced: true, verbs: readOnly},
-		{name: "configmaps", namespaced: true, verbs: readWrite},
-		{name: "secrets", namespaced: true, verbs: readWrite},
-		{name: "resourcequotas", namespaced: true, verbs: readOnly},
-		{name: "limitranges", namespaced: true, verbs: readOnly},
-	}},
-	"apis/coordination.k8s.io/v1": {prefix: "/apis/coordination.k8s.io/v1", resources: []servedResource{
-		{name: "leases", namespaced: true, verbs: readOnly},
-	}},
-}
-
-// v3Files names each group version's v3 document in openapi-spec/v3.
-var v3Files = map[string]string{
-	"api/v1":                      "api__v1_openapi.json",
-	"apis/coordination.k8s.io/v1": "apis__coordination.k8s.io__v1_openapi.json",
+// servedGroupVersions is what agent/api routes: writes
+// (agent/api/write.go) on pods, namespaces, configmaps and secrets; reads
+// only on the node, its events and its lease, and the empty quota and
+// limit range collections kubectl describe namespace lists.
+func servedGroupVersions() map[string]served {
+	readOnly := []string{opGet}
+	readWrite := []string{opGet, opPost, opPut, opPatch, opDelete}
+	streaming := []string{opGet, opPost} // a WebSocket is a GET, SPDY a POST
+	return map[string]served{
+		"api/v1": {prefix: "/api/v1", v3File: "api__v1_openapi.json", resources: []servedResource{
+			{name: "pods", namespaced: true, verbs: readWrite},
+			{name: "pods/log", namespaced: true, verbs: readOnly},
+			{name: "pods/exec", namespaced: true, verbs: streaming},
+			{name: "pods/attach", namespaced: true, verbs: streaming},
+			{name: "pods/portforward", namespaced: true, verbs: streaming},
+			{name: "namespaces", verbs: readWrite},
+			{name: "nodes", verbs: readOnly},
+			{name: "events", namespaced: true, verbs: readOnly},
+			{name: "configmaps", namespaced: true, verbs: readWrite},
+			{name: "secrets", namespaced: true, verbs: readWrite},
+			{name: "resourcequotas", namespaced: true, verbs: readOnly},
+			{name: "limitranges", namespaced: true, verbs: readOnly},
+		}},
+		"apis/coordination.k8s.io/v1": {prefix: "/apis/coordination.k8s.io/v1", v3File: "apis__coordination.k8s.io__v1_openapi.json", resources: []servedResource{
+			{name: "leases", namespaced: true, verbs: readOnly},
+		}},
+	}
 }
 
 // allowedPaths returns every path of sv with the verbs allowed on it.
 // A collection's delete is deletecollection; watch paths are GETs.
 func (sv served) allowedPaths() map[string][]string {
+	readOnly := []string{opGet}
 	paths := map[string][]string{sv.prefix + "/": readOnly}
 	for _, r := range sv.resources {
 		name, sub, isSub := strings.Cut(r.name, "/")
@@ -165,6 +161,7 @@ func run(cfg config) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", cfg.out, err)
 	}
+	groupVersions := servedGroupVersions()
 	etags := map[string]string{}
 	var names []string
 	for gv := range groupVersions {
@@ -172,7 +169,7 @@ func run(cfg config) error {
 	}
 	sort.Strings(names)
 	for _, gv := range names {
-		src := filepath.Join(cfg.spec, "v3", v3Files[gv])
+		src := filepath.Join(cfg.spec, "v3", groupVersions[gv].v3File)
 		doc, err := readJSON(src)
 		if err != nil {
 			return err
