@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +46,19 @@ type writePath struct {
 }
 
 func newWritePath() *writePath {
+	// JSON patch's copy operation can grow a document exponentially; the
+	// API server bounds what copies may add with json-patch's (global)
+	// limit, to its --max-request-bytes (pkg/server/config.go), and so do
+	// we, never loosening a smaller limit set elsewhere.
+	for {
+		old := atomic.LoadInt64(&jsonpatch.AccumulatedCopySizeLimit)
+		if old > 0 && old <= maxRequestBodyBytes {
+			break
+		}
+		if atomic.CompareAndSwapInt64(&jsonpatch.AccumulatedCopySizeLimit, old, maxRequestBodyBytes) {
+			break
+		}
+	}
 	return &writePath{codecs: newCodecs()}
 }
 

@@ -45,7 +45,7 @@ func newCodecs() *codecs {
 		json: ser(false, false), yaml: ser(true, false), strictJSON: ser(false, true), strictYAML: ser(true, true),
 		// Protobuf has no unknown or duplicate fields to be strict about.
 		protobuf: serprotobuf.NewSerializer(scheme, scheme),
-		params: runtime.NewParameterCodec(params),
+		params:   runtime.NewParameterCodec(params),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -413,6 +414,11 @@ func TestPatch(t *testing.T) {
 			body: `[{"op":"add","path":"/metadata/labels/x","value":"y"}]`, wantCode: 200, check: labels(map[string]string{"app": "web", "x": "y"})},
 		{name: "json patch test fails", method: "PATCH", path: web, contentType: "application/json-patch+json",
 			body: `[{"op":"test","path":"/metadata/labels/app","value":"nope"}]`, wantCode: 422, wantMessage: "..."},
+		{name: "json patch copies bounded", method: "PATCH", path: web, contentType: "application/json-patch+json",
+			// The API server's words: a failed JSON patch says no more.
+			body: copyBomb(), wantCode: 422, wantReason: metav1.StatusReasonInvalid,
+			wantMessage: "the server rejected our request due to an error in our request",
+			check:       labels(map[string]string{"app": "web"})},
 		{name: "image", method: "PATCH", path: web, contentType: "application/strategic-merge-patch+json",
 			body: `{"spec":{"containers":[{"name":"app","image":"busybox:1.37"}]}}`, wantCode: 200,
 			check: func(t *testing.T, st *store.Store, _ []byte) {
@@ -640,4 +646,14 @@ func TestDiscoveryWriteVerbs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("verbs (-want +got):\n%s", diff)
 	}
+}
+
+// copyBomb is a JSON patch whose copies add 3,200,000 bytes: 32 copies of
+// a 100,000-byte annotation.
+func copyBomb() string {
+	ops := []string{`{"op":"add","path":"/metadata/annotations/a","value":"` + strings.Repeat("x", 100000) + `"}`}
+	for i := range 32 {
+		ops = append(ops, fmt.Sprintf(`{"op":"copy","from":"/metadata/annotations/a","path":"/metadata/annotations/c%d"}`, i))
+	}
+	return "[" + strings.Join(ops, ",") + "]"
 }
