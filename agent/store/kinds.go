@@ -38,7 +38,8 @@ func Namespaced(kind string) bool {
 	return false
 }
 
-// Known reports whether the store holds objects of kind.
+// Known reports whether kind can be listed and watched: the kinds the store
+// holds, and the two it serves empty.
 func Known(kind string) bool {
 	switch kind {
 	case KindPod, KindNamespace, KindNode, KindEvent, KindConfigMap, KindSecret, KindLease,
