@@ -74,7 +74,10 @@ type Auth struct {
 // be logged in to the server (Unauthorized)".
 //
 // Authorization then allows what the user's groups allow (authorize); a
-// refusal is 403 with kube-apiserver's Status and message.
+// refusal is 403 with kube-apiserver's Status and message. Every
+// authenticated user may create a SelfSubjectReview and a
+// SelfSubjectAccessReview (kubectl auth whoami, kubectl auth can-i),
+// answered here with the same authorizer.
 func Secure(next http.Handler, a Auth) http.Handler {
 	type digest struct {
 		sum  [sha256.Size]byte
@@ -98,14 +101,16 @@ func Secure(next http.Handler, a Auth) http.Handler {
 		// Hashes make the comparison constant-time in the length too;
 		// every token is compared, so the time does not say which matched.
 		h := sha256.Sum256([]byte(token))
-		var found User
-		ok := 0
+		var (
+			found User
+			ok    bool
+		)
 		for _, t := range tokens {
 			if subtle.ConstantTimeCompare(h[:], t.sum[:]) == 1 {
-				found, ok = t.user, 1
+				found, ok = t.user, true
 			}
 		}
-		return found, ok == 1
+		return found, ok
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, authenticated, err := clientCertUser(r, a.ClientCAs, now())
@@ -113,9 +118,7 @@ func Secure(next http.Handler, a Auth) http.Handler {
 			log.Warn("client certificate refused", "remote", r.RemoteAddr, "err", err)
 		}
 		if !authenticated {
-			token, offered := bearerToken(r.Header.Get("Authorization"))
-			switch {
-			case offered:
+			if token, offered := bearerToken(r.Header.Get("Authorization")); offered {
 				if u, authenticated = checkToken(token); !authenticated {
 					err = errors.New("invalid bearer token")
 				}
@@ -131,6 +134,10 @@ func Secure(next http.Handler, a Auth) http.Handler {
 		}
 		// As kube-apiserver: the credentials go no further than here.
 		r.Header.Del("Authorization")
+		// Any authenticated user may ask who it is and what it may do.
+		if serveSelfReview(w, r, u) {
+			return
+		}
 		if info := newRequestInfo(r); !authorize(u, info) {
 			writeStatus(w, forbidden(u, info))
 			return

@@ -131,6 +131,40 @@ func TestKubectlAuth(t *testing.T) {
 		})
 	}
 
+	// Who am I, and what may I do: every authenticated user may ask.
+	if out := k.ok("--kubeconfig", dash, "auth", "whoami"); out != "ATTRIBUTE   VALUE\nUsername    dash\nGroups      [podboot:read-only system:authenticated]\n" {
+		t.Errorf("kubectl auth whoami as dash:\n%s", out)
+	}
+	if out := k.ok("--kubeconfig", plain, "auth", "whoami"); !strings.Contains(out, "Username    plain\n") {
+		t.Errorf("kubectl auth whoami as plain:\n%s", out)
+	}
+	for _, tt := range []struct {
+		kubeconfig string
+		args       []string
+		want       string
+	}{
+		{dash, []string{"list", "pods"}, "yes"},
+		{dash, []string{"get", "pods/log"}, "yes"},
+		{dash, []string{"delete", "pods"}, "no"},
+		{dash, []string{"create", "pods", "--subresource", "exec"}, "no"},
+		{dash, []string{"get", "/metrics"}, "yes"},
+		{dash, []string{"post", "/podboot/v1/reboot"}, "no"},
+		{readOnly, []string{"watch", "configmaps", "-n", "kube-system"}, "yes"},
+		{plain, []string{"list", "pods"}, "no"},
+		{plain, []string{"get", "/api"}, "yes"},
+		{alice, []string{"delete", "namespaces"}, "yes"},
+		{admin, []string{"create", "pods", "--subresource", "exec"}, "yes"},
+	} {
+		out, errOut, err := k.run(append([]string{"--kubeconfig", tt.kubeconfig, "auth", "can-i"}, tt.args...)...)
+		wantCode := 0
+		if tt.want == "no" {
+			wantCode = 1
+		}
+		if strings.TrimSpace(out) != tt.want || exitCode(err) != wantCode {
+			t.Errorf("kubectl --kubeconfig %s auth can-i %v: %q (exit %d), want %q (exit %d)\n%s", filepath.Base(tt.kubeconfig), tt.args, out, exitCode(err), tt.want, wantCode, errOut)
+		}
+	}
+
 	// An admin is let through to the handler (which answers writes as it
 	// does, whatever that is): never refused by authorization.
 	for _, kc := range []string{admin, alice} {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -17,7 +19,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	serprotobuf "k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 
 	"github.com/podboot/podboot/agent/apiauth"
 )
@@ -480,4 +485,74 @@ func certWithoutCN(t *testing.T, creds *apiauth.Credentials) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// A SelfSubjectAccessReview is answered with the authorizer, as JSON or
+// protobuf; one that asks nothing is the API server's 422.
+func TestSelfSubjectAccessReview(t *testing.T) {
+	ta := newTestAuth(t)
+	srv := secureServer(t, whoami, ta.auth)
+	scheme := runtime.NewScheme()
+	if err := authorizationv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	protobuf := serprotobuf.NewSerializer(scheme, scheme)
+	review := func(ra *authorizationv1.ResourceAttributes, nra *authorizationv1.NonResourceAttributes) *authorizationv1.SelfSubjectAccessReview {
+		return &authorizationv1.SelfSubjectAccessReview{
+			TypeMeta: metav1.TypeMeta{Kind: "SelfSubjectAccessReview", APIVersion: "authorization.k8s.io/v1"},
+			Spec:     authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: ra, NonResourceAttributes: nra},
+		}
+	}
+	tests := []struct {
+		name, token string
+		review      *authorizationv1.SelfSubjectAccessReview
+		proto       bool
+		wantCode    int
+		wantAllowed bool
+	}{
+		{"read-only lists pods", testReadOnlyToken, review(&authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "default"}, nil), false, 201, true},
+		{"read-only lists pods, protobuf", testReadOnlyToken, review(&authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "default"}, nil), true, 201, true},
+		{"read-only deletes pods", testReadOnlyToken, review(&authorizationv1.ResourceAttributes{Verb: "delete", Resource: "pods", Namespace: "default", Name: "web"}, nil), true, 201, false},
+		{"read-only execs", testReadOnlyToken, review(&authorizationv1.ResourceAttributes{Verb: "get", Resource: "pods", Subresource: "exec"}, nil), false, 201, false},
+		{"read-only reboots", testReadOnlyToken, review(nil, &authorizationv1.NonResourceAttributes{Verb: "post", Path: RebootPath}), false, 201, false},
+		{"admin reboots", testToken, review(nil, &authorizationv1.NonResourceAttributes{Verb: "post", Path: RebootPath}), false, 201, true},
+		{"asks nothing", testToken, review(nil, nil), false, 422, false},
+		{"asks both", testToken, review(&authorizationv1.ResourceAttributes{Verb: "get"}, &authorizationv1.NonResourceAttributes{Verb: "get"}), false, 422, false},
+		{"no credentials", "", review(nil, &authorizationv1.NonResourceAttributes{Verb: "get", Path: "/healthz"}), false, 401, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body bytes.Buffer
+			contentType := "application/json"
+			if tt.proto {
+				contentType = runtime.ContentTypeProtobuf
+				if err := protobuf.Encode(tt.review, &body); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := json.NewEncoder(&body).Encode(tt.review); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("POST", srv.URL+selfSubjectAccessReviewPath, &body)
+			req.Header.Set("Content-Type", contentType)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("POST = %d %s, want %d", resp.StatusCode, b, tt.wantCode)
+			}
+			if tt.wantCode != 201 {
+				return
+			}
+			got := decode[authorizationv1.SelfSubjectAccessReview](t, b)
+			if got.Status.Allowed != tt.wantAllowed || !cmp.Equal(got.Spec, tt.review.Spec) {
+				t.Errorf("answer %s, want allowed %t and the same spec", b, tt.wantAllowed)
+			}
+		})
+	}
 }
