@@ -124,7 +124,7 @@ func TestLease(t *testing.T) {
 		{"GET", "/apis/coordination.k8s.io/v1/namespaces/default/pods", 404, "could not find"},
 		{"GET", "/apis/coordination.k8s.io/v1/leases/board-1", 404, "could not find"},
 		{"GET", "/apis/coordination.k8s.io/v2/leases", 404, "could not find"},
-		{"PUT", leasesPath + "/board-1", 405, "PUT on leases"},
+		{"PUT", leasesPath + "/board-1", 405, `put is not supported on resources of kind "leases.coordination.k8s.io"`},
 	}
 	for _, tt := range errs {
 		resp, body := get(t, srv, tt.method, tt.path, "")
