@@ -29,7 +29,9 @@
 // where a number belongs), the document is walked again beside its Go type
 // to find the field, because encoding/json does not name it. Input status
 // and server-owned metadata (uid, resourceVersion, creationTimestamp, ...)
-// are dropped, as on create.
+// are dropped, as on create; managedFields are kept (the API writes them,
+// and server-side apply needs them after a reboot). A rejected Secret's
+// error never shows its values.
 //
 // # Defaults and validation
 //
@@ -52,11 +54,23 @@
 // source of truth, and a kubectl user must find a pod by the name they wrote.
 //
 // The UID follows kubelet's rule (pkg/kubelet/config/common.go): an MD5 over
-// the node name and the decoded, defaulted object, formatted as a version 3
-// UUID. It leaves out the file name, so moving a document to another file,
-// reformatting it or writing out its defaults keeps the pod; any change to
-// the object gives a new UID, which replaces the pod. ConfigMaps, Secrets
-// and Namespaces get UIDs by the same rule.
+// the node name and the decoded, defaulted object (with the static-pod
+// nodeName and toleration), formatted as a version 3 UUID. It leaves out
+// the file name, so moving a document to another file, reformatting it or
+// writing out its defaults keeps the pod, and the labels, annotations and
+// managedFields, so a metadata-only change keeps it too (kubelet does not
+// restart containers for one); any other change gives a new UID, which
+// replaces the pod. ConfigMaps, Secrets and Namespaces get UIDs by the same
+// rule.
+//
+// # Writes
+//
+// The API writes through the Watcher (write.go): Refresh reads the
+// directory now; Apply replaces, removes or adds objects' documents
+// (rewrite.go keeps every other byte of a file), each file atomically and
+// only if it is still what was read, then delivers the new Set. Render is
+// the document written for an object; Check decodes an API object exactly
+// as a file's document. docs/manifests.md has the rules.
 //
 // # Duplicates
 //
