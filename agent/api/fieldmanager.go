@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -138,7 +139,7 @@ func (f *fieldManager) Update(live, obj runtime.Object, manager string) (runtime
 	// UpdateNoErrors, as the API server's handlers: a failure to compute
 	// managed fields keeps live's and never fails the write.
 	out := m.UpdateNoErrors(live, obj, manager)
-	out.GetObjectKind().SetGroupVersionKind(gvk)
+	settle(out, gvk)
 	return out, nil
 }
 
@@ -195,7 +196,7 @@ func (f *fieldManager) Apply(live runtime.Object, patch []byte, manager string, 
 			Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Message: err.Error(),
 		}}
 	}
-	out.GetObjectKind().SetGroupVersionKind(liveGVK)
+	settle(out, liveGVK)
 	return out, nil
 }
 
@@ -209,4 +210,24 @@ func (f *fieldManager) withKind(obj runtime.Object, gvk schema.GroupVersionKind)
 	obj = obj.DeepCopyObject()
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj
+}
+
+// settle gives out its kind and its managedFields' times in whole seconds:
+// what the API server's objects have once serialized, and what the
+// manifest on the flash gives back after a reboot, so the object the API
+// answers now equals the one it serves later.
+func settle(out runtime.Object, gvk schema.GroupVersionKind) {
+	out.GetObjectKind().SetGroupVersionKind(gvk)
+	m, err := meta.Accessor(out)
+	if err != nil {
+		return
+	}
+	entries := m.GetManagedFields()
+	for i := range entries {
+		if entries[i].Time != nil {
+			t := entries[i].Time.Rfc3339Copy()
+			entries[i].Time = &t
+		}
+	}
+	m.SetManagedFields(entries)
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/podboot/podboot/agent/manifest"
 	"github.com/podboot/podboot/internal/integration"
 )
 
@@ -526,6 +527,49 @@ func TestFieldManagerHandWritten(t *testing.T) {
 	// before-first-apply's entry carries the time of the apply that made it.
 	if diff := cmp.Diff(wantFields, fmEntries(t, applied)); diff != "" {
 		t.Errorf("managedFields (-want +got):\n%s", diff)
+	}
+}
+
+// TestFieldManagerReboot: ownership survives the flash. An object as the
+// write path saves it, rendered as its manifest document and decoded
+// again as at the next boot (agent/manifest's Render and Decode, the
+// flash's own code), keeps its managedFields, and another manager's
+// apply conflicts as it did before.
+func TestFieldManagerReboot(t *testing.T) {
+	f, err := newFieldManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := f.Apply(nil, []byte(fmApplied("    app: kubia\n")), "kubectl", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelled := applied.DeepCopyObject().(*corev1.Pod)
+	labelled.Labels["env"] = "debug"
+	live, err := f.Update(applied, labelled, "kubectl-label")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := manifest.Render(live)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	set := manifest.Decode("kubia.yaml", doc, manifest.Options{NodeName: "board-1"})
+	if len(set.Errors) > 0 || len(set.Pods) != 1 {
+		t.Fatalf("decode the rendered manifest: %d pods, errors %v\n%s", len(set.Pods), set.Errors, doc)
+	}
+	rebooted := set.Pods[0]
+	if diff := cmp.Diff(metaOf(live).GetManagedFields(), rebooted.ManagedFields); diff != "" {
+		t.Errorf("managedFields after the flash (-saved +decoded):\n%s", diff)
+	}
+	tests := []struct{ patch, want string }{
+		{fmApplied("    app: other\n"), `Apply failed with 1 conflict: conflict with "kubectl": .metadata.labels.app`},
+		{fmApplied("    app: kubia\n    env: prod\n"), `Apply failed with 1 conflict: conflict with "kubectl-label" using v1: .metadata.labels.env`},
+	}
+	for _, tt := range tests {
+		if _, err := f.Apply(rebooted, []byte(tt.patch), "other", false); !apierrors.IsConflict(err) || err.Error() != tt.want {
+			t.Errorf("apply after the reboot = %v, want the conflict %q", err, tt.want)
+		}
 	}
 }
 
