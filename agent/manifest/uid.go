@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -14,11 +15,17 @@ import (
 // keeps its UID, and the object's labels, annotations and managedFields,
 // so a metadata-only change (kubectl label, annotate, an apply that only
 // changes labels) keeps the pod, as kubelet keeps an API pod's containers
-// when only its metadata changes. The object is hashed as its JSON
-// encoding, which is deterministic (struct order, sorted map keys) where
-// kubelet used a spew dump. The digest is formatted as a version 3 (MD5,
-// name-based) UUID.
+// when only its metadata changes. A pod's hash also leaves out the spec
+// fields the API server lets a pod update change (uidSpec), so that
+// `kubectl set image`, or the same edit of a file, keeps the pod and
+// kubelet's rule for an updated pod restarts only the changed container.
+// The object is hashed as its JSON encoding, which is deterministic
+// (struct order, sorted map keys) where kubelet used a spew dump. The
+// digest is formatted as a version 3 (MD5, name-based) UUID.
 func objectUID(nodeName string, obj any) (types.UID, error) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		obj = uidSpec(pod)
+	}
 	m := metaOf(obj)
 	labels, annotations, managed, uid := m.Labels, m.Annotations, m.ManagedFields, m.UID
 	m.Labels, m.Annotations, m.ManagedFields, m.UID = nil, nil, nil, ""
@@ -35,4 +42,31 @@ func objectUID(nodeName string, obj any) (types.UID, error) {
 	u[6] = u[6]&0x0f | 0x30 // version 3
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])), nil
+}
+
+// uidSpec is a shallow copy of pod without the spec fields the API
+// server's pod update allows to change (ValidatePodUpdate):
+// spec.containers[*].image, spec.initContainers[*].image,
+// spec.activeDeadlineSeconds, spec.tolerations (additions) and
+// spec.terminationGracePeriodSeconds. pod itself is not changed.
+func uidSpec(pod *corev1.Pod) *corev1.Pod {
+	p := *pod
+	p.Spec.Containers = withoutImages(pod.Spec.Containers)
+	p.Spec.InitContainers = withoutImages(pod.Spec.InitContainers)
+	p.Spec.ActiveDeadlineSeconds = nil
+	p.Spec.Tolerations = nil
+	p.Spec.TerminationGracePeriodSeconds = nil
+	return &p
+}
+
+func withoutImages(cs []corev1.Container) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		c.Image = ""
+		out[i] = c
+	}
+	return out
 }
