@@ -168,6 +168,8 @@ func TestKubectlWrites(t *testing.T) {
 	writeFiles(t, k.dir, map[string]string{
 		"kubia-manual.yaml": kubiaManual, "kubia-apply.yaml": kubiaApply, "kubia-apply-2.yaml": kubiaApplyRelabelled,
 		"settings.yaml": settingsConfigMap, "settings-2.yaml": settingsConfigMapReplaced, "bad.yaml": unknownField,
+		"settings-stale.yaml": strings.Replace(settingsConfigMap, "name: settings", "name: settings\n  resourceVersion: \"1\"", 1),
+		"ssa.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  labels:\n    env: prod\ndata:\n  a: b\n",
 	})
 	runSteps(t, k, st, []kubectlStep{
 		{args: []string{"create", "-f", "kubia-manual.yaml"}, stdout: "pod/kubia-manual created\n",
@@ -206,6 +208,17 @@ func TestKubectlWrites(t *testing.T) {
 		{args: []string{"apply", "-f", "kubia-apply.yaml"}, stdout: "pod/kubia-apply configured\n",
 			check: podLabels("default", "kubia-apply", map[string]string{"app": "kubia"})},
 
+		{args: []string{"apply", "--server-side", "-f", "ssa.yaml"}, stdout: "configmap/ssa serverside-applied\n"},
+		{args: []string{"label", "cm", "ssa", "env=dev", "--overwrite"}, stdout: "configmap/ssa labeled\n"},
+		{args: []string{"apply", "--server-side", "-f", "ssa.yaml"},
+			stderr: "error: Apply failed with 1 conflict: conflict with \"kubectl-label\" using v1: .metadata.labels.env\n"},
+		{args: []string{"apply", "--server-side", "--force-conflicts", "-f", "ssa.yaml"}, stdout: "configmap/ssa serverside-applied\n",
+			check: func(t *testing.T, st *store.Store) {
+				obj, _ := st.Get(store.KindConfigMap, "default", "ssa")
+				if got := obj.(*corev1.ConfigMap).Labels["env"]; got != "prod" {
+					t.Errorf("ssa env label = %q, want prod", got)
+				}
+			}},
 		{args: []string{"create", "-f", "settings.yaml"}, stdout: "configmap/settings created\n"},
 		{args: []string{"replace", "-f", "settings-2.yaml"}, stdout: "configmap/settings replaced\n",
 			check: func(t *testing.T, st *store.Store) {
@@ -214,6 +227,8 @@ func TestKubectlWrites(t *testing.T) {
 					t.Errorf("settings level = %q, want info", got)
 				}
 			}},
+		{args: []string{"replace", "-f", "settings-stale.yaml"},
+			stderr: `Error from server (Conflict): error when replacing "settings-stale.yaml": Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again`},
 		{args: []string{"patch", "pod", "web", "-p", `{"spec":{"restartPolicy":"Never"}}`},
 			stderr: "The Pod \"web\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"},
 		{args: []string{"set", "image", "pod/web", "app=busybox:1.37"}, stdout: "pod/web image updated\n"},
