@@ -172,7 +172,9 @@ metadata:
 			"BinaryData\n====\nbin: 3 bytes\n",
 		}},
 		{name: "describe-secret", args: []string{"describe", "secret", "sec"}, contains: []string{
-			"Name:         sec\nNamespace:    default\n", "Type:  Opaque\n", "Data\n====\npassword:  8 bytes\nuser:      5 bytes\n",
+			"Name:         sec\nNamespace:    default\n", "Type:  Opaque\n",
+			// kubectl prints the keys in map order, their sizes, never their values.
+			"Data\n====\n", "\npassword:  8 bytes\n", "\nuser:      5 bytes\n",
 		}, lacks: []string{"hunter22", "admin"}},
 		{name: "get-cm-secrets-ns", args: []string{"get", "cm,secrets,ns"}, golden: true},
 		{name: "get-quota-limits", args: []string{"get", "quota,limits", "-A", "-o", "name"}},
