@@ -62,6 +62,17 @@ metadata:
   labels:
     app: other
 `
+	csaKubiaV2 = `apiVersion: v1
+kind: Pod
+metadata:
+  name: kubia-csa
+  labels:
+    app: kubia-v2
+spec:
+  containers:
+  - image: luksa/kubia
+    name: kubia
+`
 )
 
 // managers checks the pod's managedFields: each entry's manager and
@@ -102,7 +113,7 @@ func TestKubectlServerSideApply(t *testing.T) {
 	k := newKubectl(t, srv.URL)
 	writeFiles(t, k.dir, map[string]string{
 		"kubia-ssa.yaml": ssaKubia, "kubia-ssa-other.yaml": ssaKubiaOther, "kubia-ssa-notier.yaml": ssaKubiaNoTier,
-		"kubia-csa.yaml": csaKubia, "kubia-csa-other.yaml": csaKubiaOther,
+		"kubia-csa.yaml": csaKubia, "kubia-csa-other.yaml": csaKubiaOther, "kubia-csa-v2.yaml": csaKubiaV2,
 	})
 	const conflictHint = "Please review the fields above--they currently have other managers."
 	runSteps(t, k, st, []kubectlStep{
@@ -150,5 +161,14 @@ func TestKubectlServerSideApply(t *testing.T) {
 		// A later Update (kubectl label) adds its own entry.
 		{args: []string{"label", "po", "kubia-csa", "env=debug"}, stdout: "pod/kubia-csa labeled\n",
 			check: managers("default", "kubia-csa", "kubectl-client-side-apply Update", "kubectl-label Update")},
+		// kubectl's own move from client-side to server-side apply: the
+		// last-applied annotation lets the apply take what it lists (the
+		// API server's lastAppliedManager), then kubectl patches the
+		// client-side entries into its own (csaupgrade) and applies again.
+		// kubectl-last-applied's apply changed nothing, so its entry has no
+		// time and sorts first.
+		{args: []string{"apply", "--server-side", "-f", "kubia-csa-v2.yaml"}, stdout: "pod/kubia-csa serverside-applied\n",
+			check: both(podLabels("default", "kubia-csa", map[string]string{"app": "kubia-v2", "env": "debug"}),
+				managers("default", "kubia-csa", "kubectl-last-applied Apply", "kubectl Apply", "kubectl-label Update"))},
 	})
 }
