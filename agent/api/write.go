@@ -113,6 +113,10 @@ func (s *server) write(wr *writeRequest) (runtime.Object, int, error) {
 	if s.writes == nil || s.fields == nil {
 		return nil, 0, apierrors.NewInternalError(errors.New("the write path did not start (see the agent's log)"))
 	}
+	if req.res.namespaced && req.namespace == "" {
+		// Across namespaces only list and watch are served.
+		return nil, 0, apierrors.NewMethodNotSupported(gr, strings.ToLower(r.Method))
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	switch {

@@ -299,6 +299,8 @@ func TestCreate(t *testing.T) {
 			wantReason: metav1.StatusReasonMethodNotAllowed, wantMessage: `post is not supported on resources of kind "nodes"`},
 		{name: "event is read-only", method: "DELETE", path: "/api/v1/namespaces/default/events/x", wantCode: 405,
 			wantMessage: `delete is not supported on resources of kind "events"`},
+		{name: "POST across namespaces", method: "POST", path: "/api/v1/pods", body: newPodJSON, wantCode: 405,
+			wantMessage: `post is not supported on resources of kind "pods"`},
 		{name: "POST to an object", method: "POST", path: "/api/v1/namespaces/default/pods/web", body: newPodJSON, wantCode: 405,
 			wantMessage: `post is not supported on resources of kind "pods"`},
 	})
@@ -508,6 +510,13 @@ func TestDelete(t *testing.T) {
 			check: func(t *testing.T, st *store.Store, _ []byte) {
 				absent(store.KindNamespace, "", "other")(t, st, nil)
 				absent(store.KindPod, "other", "other-web")(t, st, nil)
+			}},
+		{name: "collection across namespaces", method: "DELETE", path: "/api/v1/configmaps", wantCode: 405,
+			wantMessage: `delete is not supported on resources of kind "configmaps"`,
+			check: func(t *testing.T, st *store.Store, _ []byte) {
+				if _, ok := st.Get(store.KindConfigMap, "default", "cfg"); !ok {
+					t.Error("configmap default/cfg was deleted")
+				}
 			}},
 		{name: "namespace collection", method: "DELETE", path: "/api/v1/namespaces", wantCode: 405,
 			wantMessage: `delete is not supported on resources of kind "namespaces"`},
