@@ -176,8 +176,21 @@ func (f *flash) Remove(ctx context.Context, kind, namespace, name string, grace 
 	changes := removals(snap.Set, key)
 	live, inStore := f.st.Get(kind, key.Namespace, name)
 	if len(changes) == 0 {
-		if inStore && kind == store.KindNamespace {
+		switch {
+		case inStore && kind == store.KindNamespace:
 			return live, nil // already terminating: its pods are going
+		case inStore && kind == store.KindPod:
+			// Already removed from the flash, still terminating: a second
+			// delete may only shorten its grace (the API decides whether
+			// it does; the manager never lengthens one).
+			if grace != nil && !w.DryRun {
+				f.apply.mgr.SetDeletionGrace(live.(*corev1.Pod).UID, *grace)
+				f.waitGrace(ctx, namespace, name, *grace)
+			}
+			if now, ok := f.st.Get(kind, namespace, name); ok {
+				return now, nil
+			}
+			return nil, nil
 		}
 		return nil, apierrors.NewNotFound(gr, name)
 	}
@@ -212,6 +225,32 @@ func (f *flash) Remove(ctx context.Context, kind, namespace, name string, grace 
 		return now, nil
 	}
 	return nil, nil
+}
+
+// waitGrace waits (bounded) until the store shows the terminating pod with
+// a grace of at most seconds, or gone.
+func (f *flash) waitGrace(ctx context.Context, namespace, name string, seconds int64) {
+	ctx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		o, ok := f.st.Get(store.KindPod, namespace, name)
+		if !ok {
+			return
+		}
+		if seconds < 0 {
+			seconds = 1 // as the manager makes it
+		}
+		if g := o.(*corev1.Pod).DeletionGracePeriodSeconds; g != nil && *g <= seconds {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // immortalNamespaces may not be deleted (the API server's namespace

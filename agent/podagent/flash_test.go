@@ -49,6 +49,13 @@ func (m *fakeManager) SetDeletionGrace(uid types.UID, seconds int64) {
 	defer m.mu.Unlock()
 	m.grace[uid] = seconds
 	m.calls = append(m.calls, fmt.Sprintf("grace %s %d", uid, seconds))
+	objs, _ := m.st.List(store.KindPod, "")
+	for _, o := range objs {
+		if p := o.(*corev1.Pod); p.UID == uid && p.DeletionTimestamp != nil && *p.DeletionGracePeriodSeconds > seconds {
+			p.DeletionGracePeriodSeconds = &seconds
+			_ = m.st.Put(p)
+		}
+	}
 }
 
 func (m *fakeManager) SetDesired(pods []*corev1.Pod) {
@@ -337,7 +344,8 @@ func TestFlashRefusals(t *testing.T) {
 
 // TestFlashRemovePod is `kubectl delete po web --grace-period=0 --force`:
 // the grace is given before the manager learns the pod is gone, the
-// document goes, and the last document's file with it.
+// document goes, and the last document's file with it. A second delete of
+// a terminating pod shortens its grace.
 func TestFlashRemovePod(t *testing.T) {
 	e := newFlashEnv(t, map[string]string{"pods.yaml": webAndDB, "solo.yaml": flashPod("solo", "busybox")})
 	uid := e.pod("web").UID
@@ -358,8 +366,13 @@ func TestFlashRemovePod(t *testing.T) {
 	if got := e.file("pods.yaml"); got != "# the database, keep it\napiVersion: v1\nkind: Pod\nmetadata:\n  name: db   # primary\nspec:\n  containers:\n  - name: main\n    image: postgres\n" {
 		t.Errorf("pods.yaml after removing web:\n%s", got)
 	}
-	if _, err := e.flash.Remove(t.Context(), "Pod", "default", "solo", nil, api.WriteInfo{}); err != nil {
-		t.Fatal(err)
+	out, err = e.flash.Remove(t.Context(), "Pod", "default", "solo", nil, api.WriteInfo{})
+	if p, ok := out.(*corev1.Pod); err != nil || !ok || *p.DeletionGracePeriodSeconds != 30 {
+		t.Fatalf("Remove solo: %v, %#v; want it terminating with its own grace", err, out)
+	}
+	out, err = e.flash.Remove(t.Context(), "Pod", "default", "solo", &zero, api.WriteInfo{})
+	if p, ok := out.(*corev1.Pod); err != nil || !ok || *p.DeletionGracePeriodSeconds != 0 {
+		t.Errorf("a second Remove of solo with grace 0: %v, %#v; want it terminating with grace 0", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "solo.yaml")); !os.IsNotExist(err) {
 		t.Errorf("solo.yaml after its only pod's removal: %v, want it gone", err)
