@@ -169,7 +169,7 @@ func TestKubectlWrites(t *testing.T) {
 		"kubia-manual.yaml": kubiaManual, "kubia-apply.yaml": kubiaApply, "kubia-apply-2.yaml": kubiaApplyRelabelled,
 		"settings.yaml": settingsConfigMap, "settings-2.yaml": settingsConfigMapReplaced, "bad.yaml": unknownField,
 		"settings-stale.yaml": strings.Replace(settingsConfigMap, "name: settings", "name: settings\n  resourceVersion: \"1\"", 1),
-		"ssa.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  labels:\n    env: prod\ndata:\n  a: b\n",
+		"ssa.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  labels:\n    env: prod\ndata:\n  a: b\n",
 	})
 	runSteps(t, k, st, []kubectlStep{
 		{args: []string{"create", "-f", "kubia-manual.yaml"}, stdout: "pod/kubia-manual created\n",
