@@ -76,13 +76,22 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 
 	// containerd closes the process's stdin only when told: the client's
 	// end of input (kubectl's stdin closed) becomes CloseIO.
+	// The shim opens every output FIFO it is given a path for, and cio
+	// gives none to a nil stream: an output not asked for is dropped here.
+	stdout, stderr := sio.Stdout, sio.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil && !sio.TTY {
+		stderr = io.Discard
+	}
 	stdin := &closingReader{ready: make(chan struct{})}
 	var streams []cio.Opt
 	if sio.Stdin != nil {
 		stdin.r = sio.Stdin
-		streams = append(streams, cio.WithStreams(stdin, sio.Stdout, sio.Stderr))
+		streams = append(streams, cio.WithStreams(stdin, stdout, stderr))
 	} else {
-		streams = append(streams, cio.WithStreams(nil, sio.Stdout, sio.Stderr))
+		streams = append(streams, cio.WithStreams(nil, stdout, stderr))
 	}
 	if sio.TTY {
 		streams = append(streams, cio.WithTerminal)

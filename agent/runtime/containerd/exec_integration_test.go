@@ -1,0 +1,131 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/agent/runtime"
+)
+
+// lockedBuffer is written by the exec's output copy and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (h *harness) sleeper(t *testing.T, name string) string {
+	t.Helper()
+	img := h.importImage(t, "busybox:latest")
+	pod := testPod(name)
+	sb := h.sandbox(t, pod)
+	st := h.start(t, h.containerConfig(pod, sb, img, corev1.Container{Name: "c", Command: []string{"sleep", "3600"}}))
+	t.Cleanup(func() {
+		_ = h.r.StopContainer(context.Background(), st.ID, 0)
+		_ = h.r.RemoveContainer(context.Background(), st.ID)
+		_ = h.r.RemoveSandbox(context.Background(), pod)
+	})
+	return st.ID
+}
+
+// TestIntegrationExecTerminal: the terminal is made with the first size,
+// and a later size reaches the process (stty size before and after).
+func TestIntegrationExecTerminal(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "tty")
+	stdinR, stdinW := io.Pipe()
+	sizes := make(chan runtime.TerminalSize, 1)
+	sizes <- runtime.TerminalSize{Width: 80, Height: 24}
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- h.r.Exec(h.ctx, id, []string{"sh", "-c", "stty size; read x; stty size; exit 5"}, runtime.StreamIO{Stdin: stdinR, Stdout: &out, TTY: true, Resize: sizes})
+	}()
+	waitOutput(t, &out, "24 80")
+	sizes <- runtime.TerminalSize{Width: 120, Height: 50}
+	// The resize is applied by its own goroutine: give it a moment
+	// before the shell looks again.
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(stdinW, "\n")
+	waitOutput(t, &out, "50 120")
+	var exit *runtime.ExitError
+	if err := <-done; !errors.As(err, &exit) || exit.Code != 5 {
+		t.Errorf("Exec = %v, want exit code 5", err)
+	}
+	stdinW.Close()
+	close(sizes)
+}
+
+// TestIntegrationExecClientGone: when the session's context ends, the
+// process in the container is killed and Exec returns.
+func TestIntegrationExecClientGone(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "gone")
+	ctx, cancel := context.WithCancel(h.ctx)
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- h.r.Exec(ctx, id, []string{"sh", "-c", "echo started; exec sleep 600"}, runtime.StreamIO{Stdout: &out})
+	}()
+	waitOutput(t, &out, "started")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Exec after its context ended = %v, want context.Canceled", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Exec did not return after its context ended")
+	}
+	var ps bytes.Buffer
+	if err := h.r.Exec(h.ctx, id, []string{"ps", "-o", "args"}, runtime.StreamIO{Stdout: &ps}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ps.String(), "sleep 600") {
+		t.Errorf("the exec'd sleep outlived its session:\n%s", ps.String())
+	}
+}
+
+// TestIntegrationExecNotRunning: an exec into a stopped container fails
+// before anything runs.
+func TestIntegrationExecNotRunning(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "stopped")
+	if err := h.r.StopContainer(h.ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := h.r.Exec(h.ctx, id, []string{"true"}, runtime.StreamIO{Stdout: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("Exec into a stopped container = %v, want not running", err)
+	}
+}
+
+func waitOutput(t *testing.T, out *lockedBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output %q never contained %q", out.String(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
