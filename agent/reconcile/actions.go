@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/backoff"
@@ -25,6 +26,10 @@ type Actions struct {
 	BackOff []BackOff
 	// Kill lists running (or unknown) instances to stop.
 	Kill []string
+	// Killing has, by instance ID, the message of kubelet's Killing event
+	// for a kill with a reason, e.g. "Container web definition changed,
+	// will be restarted"; the others are "Stopping container <name>".
+	Killing map[string]string
 	// KillPod: stop every container of the pod; set when the pod is being
 	// deleted, and when it is finished.
 	KillPod bool
@@ -108,6 +113,12 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 	for _, c := range pod.Spec.Containers {
 		latest := podstatus.Latest(observed, c.Name)
 		if latest != nil && latest.State == runtime.ContainerRunning {
+			if imageChanged(c.Image, latest.Image) {
+				// kubelet's containerChanged: restarted whatever the
+				// restart policy, as the spec changed.
+				a.restart(c, false, latest, fmt.Sprintf("Container %s definition changed, will be restarted", c.Name))
+				continue
+			}
 			keep++
 			continue
 		}
@@ -161,6 +172,11 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 	previouslyInitialized := initialized
 	restartOnFailure := pod.Spec.RestartPolicy != corev1.RestartPolicyNever
 	var toStart []int
+	type restartInit struct {
+		i       int
+		running *runtime.ContainerStatus
+	}
+	var restarts []restartInit
 	// Backwards, as completed init containers may have been removed: the
 	// last one with an instance tells how far initialization got.
 	for i := len(inits) - 1; i >= 0; i-- {
@@ -187,6 +203,11 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 				initialized = true
 			} else if !previouslyInitialized {
 				toStart = append(toStart, i+1)
+			}
+			if imageChanged(c.Image, s.Image) {
+				// kubelet restarts a running sidecar whose
+				// definition changed (its message says no more).
+				restarts = append(restarts, restartInit{i, s})
 			}
 		case runtime.ContainerExited:
 			switch {
@@ -220,7 +241,43 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 	for _, i := range toStart {
 		a.startOrBackOff(pod, inits[i], true, observed, bo, now)
 	}
+	slices.Reverse(restarts)
+	for _, r := range restarts {
+		c := inits[r.i]
+		a.restart(c, true, r.running, fmt.Sprintf("Init container %s definition changed", c.Name))
+	}
 	return initialized
+}
+
+// restart kills a running instance whose container changed and starts the
+// container again at once, with the next attempt (restartCount + 1). No
+// crash-loop backoff applies: kubelet's doBackOff looks at the latest
+// instance, which was running, and records nothing.
+func (a *Actions) restart(c corev1.Container, init bool, running *runtime.ContainerStatus, message string) {
+	a.Kill = append(a.Kill, running.ID)
+	if a.Killing == nil {
+		a.Killing = map[string]string{}
+	}
+	a.Killing[running.ID] = message
+	a.Start = append(a.Start, Start{Container: c, Init: init, Attempt: running.Attempt + 1})
+}
+
+// imageChanged reports whether a running instance runs another image than
+// its container's spec names, kubelet's containerChanged (which hashes the
+// container's name and image, the only fields an update may change). The
+// runtime reports the image as normalized (busybox:1.36 runs as
+// docker.io/library/busybox:1.36), so both are normalized before they are
+// compared; an instance that does not say which image it runs is kept.
+func imageChanged(spec string, running runtime.Image) bool {
+	if running.Ref == "" || running.Ref == spec {
+		return false
+	}
+	want, err1 := reference.ParseDockerRef(spec)
+	have, err2 := reference.ParseDockerRef(running.Ref)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return want.String() != have.String()
 }
 
 // startOrBackOff is kubelet's doBackOff: a container whose latest exited

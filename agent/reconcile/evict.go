@@ -84,7 +84,7 @@ func (w *worker) syncEvicted(ctx context.Context, pod *corev1.Pod, snap podSnaps
 		w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, ev.reason, "%s", ev.message)
 	}
 	if len(running) > 0 {
-		w.kill(ctx, pod, snap.containers, running, 0)
+		w.kill(ctx, pod, snap.containers, running, nil, 0)
 		if s, err := w.observe(ctx); err == nil {
 			snap = s
 		} else {

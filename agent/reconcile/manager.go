@@ -154,10 +154,11 @@ func NewManager(cfg Config) (*Manager, error) {
 // pod whose UID is no longer desired is terminated with its grace period,
 // and a new pod with the same namespace/name starts once it is gone. A pod
 // whose UID runs already but whose metadata (labels, annotations,
-// managedFields, ownerReferences ...) changed takes the new metadata and is
-// republished at once, its containers untouched, as kubelet does for an
-// update that does not change the spec; its spec is kept (a changed spec
-// comes with a new UID).
+// managedFields, ownerReferences ...) or spec changed takes the new pod, as
+// kubelet takes an API pod's update: it is republished at once, and only a
+// container whose image changed is restarted, with the new image (kubelet's
+// "definition changed"); the other containers are untouched. The UID tells
+// that only the fields an update may change differ (agent/manifest).
 func (m *Manager) SetDesired(pods []*corev1.Pod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -178,7 +179,7 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 			fresh = append(fresh, m.desired[p.UID])
 			continue
 		}
-		w.updateMeta(p)
+		w.update(p)
 	}
 	// New pods are admitted one by one in kubelet's order, each against the
 	// active pods including the ones admitted just before it.

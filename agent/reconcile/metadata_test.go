@@ -15,8 +15,8 @@ import (
 // A desired pod whose UID runs already but whose metadata changed (kubectl
 // label, annotate, a server-side apply's managedFields) is republished at
 // once with the new metadata, in one MODIFIED, and no container is
-// touched, as kubelet does for a pod update that keeps the spec. The spec
-// is not taken: a changed spec comes with a new UID.
+// touched, as kubelet does for a pod update that keeps the spec (a
+// changed spec: image_update_test.go).
 func TestMetadataUpdate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -111,37 +111,6 @@ func TestMetadataUpdate(t *testing.T) {
 			})
 		})
 	}
-}
-
-// A changed spec under the same UID (which the static-pod UID rules out)
-// is not applied to the running containers: only the metadata is taken.
-func TestMetadataUpdateKeepsSpec(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rt := fake.New()
-		rt.AddImage("busybox:1.36")
-		e := newEnv(t, rt, "")
-		pod := newTestPod("u1", corev1.RestartPolicyAlways, "app")
-		e.m.SetDesired([]*corev1.Pod{pod})
-		e.run()
-		defer e.stop()
-		calls := len(rt.Calls())
-
-		changed := pod.DeepCopy()
-		changed.Labels = map[string]string{"env": "debug"}
-		changed.Spec.Containers[0].Image = "busybox:1.37"
-		e.m.SetDesired([]*corev1.Pod{changed})
-		advance(time.Minute)
-		if got := rt.Calls()[calls:]; len(got) != 0 {
-			t.Errorf("the runtime was called: %q", got)
-		}
-		got := e.pub.get("u1")
-		if got.Labels["env"] != "debug" {
-			t.Errorf("labels = %v, want env=debug", got.Labels)
-		}
-		if img := got.Spec.Containers[0].Image; img != "busybox:1.36" {
-			t.Errorf("published image = %s, want the running busybox:1.36", img)
-		}
-	})
 }
 
 // ignoreSetByAgent leaves out what the agent and its store set on a

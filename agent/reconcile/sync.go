@@ -33,7 +33,7 @@ func (w *worker) sync(ctx context.Context) bool {
 		w.publish(pod, snap, false) // terminating, before the kill
 		if len(a.Kill) > 0 {
 			killCtx, release := w.killContext(ctx, *pod.DeletionGracePeriodSeconds)
-			w.kill(killCtx, pod, snap.containers, a.Kill, time.Duration(gracePeriod(pod))*time.Second)
+			w.kill(killCtx, pod, snap.containers, a.Kill, a.Killing, time.Duration(gracePeriod(pod))*time.Second)
 			release()
 			if snap, err = w.observe(ctx); err != nil {
 				log.Warn("sync pod: observe runtime", "err", err)
@@ -115,7 +115,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	log := w.m.cfg.Log.With("pod", w.ref.String())
 	rt := w.m.cfg.Runtime
 	if len(a.Kill) > 0 {
-		w.kill(ctx, pod, snap.containers, a.Kill, time.Duration(gracePeriod(pod))*time.Second)
+		w.kill(ctx, pod, snap.containers, a.Kill, a.Killing, time.Duration(gracePeriod(pod))*time.Second)
 	}
 	for _, id := range a.Remove {
 		if err := rt.RemoveContainer(ctx, id); err != nil {
@@ -181,8 +181,9 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 // by one in reverse spec order with what is left of grace (at least
 // kubelet's minimum), so that sidecars outlive the containers they serve.
 // A stop cut short by ctx (a shortened grace, the agent stopping) is not
-// an error: the next sync stops what still runs.
-func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, grace time.Duration) {
+// an error: the next sync stops what still runs. messages has the Killing
+// event's message of a kill with a reason, by ID (Actions.Killing).
+func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, messages map[string]string, grace time.Duration) {
 	if w.killed == nil {
 		w.killed = map[string]bool{}
 	}
@@ -207,13 +208,23 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 	}
 	slices.SortFunc(sidecars, func(a, b string) int { return sidecarRank[byID[b].Name] - sidecarRank[byID[a].Name] })
 
+	// kubelet's killContainer records the Killing event with the kill's
+	// message, once per instance here (a stop cut short is retried).
+	killing := func(id string) {
+		c := byID[id]
+		if !w.killed[id] && w.pod != nil {
+			msg, ok := messages[id]
+			if !ok {
+				msg = "Stopping container " + c.Name
+			}
+			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "%s", msg)
+		}
+		w.killed[id] = true
+	}
 	deadline := time.Now().Add(grace)
 	stop := func(id string, grace time.Duration) {
 		c := byID[id]
-		if !w.killed[id] && w.pod != nil {
-			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-		}
-		w.killed[id] = true
+		killing(id)
 		if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
 			w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
 		}
@@ -221,10 +232,7 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 	var wg sync.WaitGroup
 	for _, id := range regular {
 		c := byID[id]
-		if !w.killed[id] && w.pod != nil {
-			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-		}
-		w.killed[id] = true
+		killing(id)
 		wg.Go(func() {
 			if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
 				w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)

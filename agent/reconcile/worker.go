@@ -169,22 +169,27 @@ func (w *worker) killContext(ctx context.Context, grace int64) (killCtx context.
 	}
 }
 
-// updateMeta gives the pod the desired pod's metadata, keeping its spec,
-// and wakes the worker to publish it; an unchanged metadata does nothing
-// (SetDesired calls this for every pod). The sync that follows finds
-// nothing to do to the containers: only the published pod changes. A
-// namespace or name that differs under the same UID (which the static-pod
+// update gives the pod the desired pod's metadata and spec and wakes the
+// worker to publish it and act on it; an unchanged pod does nothing
+// (SetDesired calls this for every pod). Under the same UID only what an
+// API server's pod update may change can differ (the static-pod UID hashes
+// the rest): labels, annotations and the like are only republished, as
+// are activeDeadlineSeconds, tolerations and terminationGracePeriodSeconds
+// (the next kill's grace); a container's new image makes the sync restart
+// that container with it (ComputeActions), as kubelet does for an updated
+// pod. A namespace or name that differs under the same UID (which the
 // UID, a hash that includes them, rules out) is not taken: the worker's
 // runtime objects and logs are named by them.
-func (w *worker) updateMeta(desired *corev1.Pod) {
+func (w *worker) update(desired *corev1.Pod) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pod == nil || desired.Namespace != w.ref.Namespace || desired.Name != w.ref.Name ||
-		equality.Semantic.DeepEqual(w.pod.ObjectMeta, desired.ObjectMeta) {
+		equality.Semantic.DeepEqual(w.pod.ObjectMeta, desired.ObjectMeta) && equality.Semantic.DeepEqual(w.pod.Spec, desired.Spec) {
 		return
 	}
 	pod := w.pod.DeepCopy()
 	desired.ObjectMeta.DeepCopyInto(&pod.ObjectMeta)
+	desired.Spec.DeepCopyInto(&pod.Spec)
 	w.pod = pod
 	w.wakeUp()
 }
