@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podboot/podboot/agent/manifest"
+	"github.com/podboot/podboot/agent/store"
 	"github.com/podboot/podboot/internal/integration"
 )
 
@@ -570,6 +571,44 @@ func TestFieldManagerReboot(t *testing.T) {
 		if _, err := f.Apply(rebooted, []byte(tt.patch), "other", false); !apierrors.IsConflict(err) || err.Error() != tt.want {
 			t.Errorf("apply after the reboot = %v, want the conflict %q", err, tt.want)
 		}
+	}
+}
+
+// TestFieldManagerApplyPatchHTTP: PATCH with application/apply-patch+yaml
+// through the write path. A missing object is created from the patch, of
+// the URL's kind only: a patch of another kind is the API server's version
+// check's 400, and nothing is created.
+func TestFieldManagerApplyPatchHTTP(t *testing.T) {
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n"
+	tests := []struct {
+		name, path string
+		wantCode   int
+		wantBody   string // the Status message, or the object's managedFields manager
+		created    bool
+	}{
+		{"to configmaps", "/api/v1/namespaces/default/configmaps/x?fieldManager=m", http.StatusCreated, "m", true},
+		{"to pods", "/api/v1/namespaces/default/pods/x?fieldManager=m", http.StatusBadRequest, "invalid object type: /v1, Kind=ConfigMap", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, st, _ := newWriteServer(t)
+			resp, body := do(t, srv, http.MethodPatch, tt.path, "application/apply-patch+yaml", cm)
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("PATCH %s = %d %s, want %d", tt.path, resp.StatusCode, body, tt.wantCode)
+			}
+			var got string
+			if tt.wantCode >= 400 {
+				got = decode[metav1.Status](t, body).Message
+			} else if mf := decode[corev1.ConfigMap](t, body).ManagedFields; len(mf) == 1 && mf[0].Operation == metav1.ManagedFieldsOperationApply {
+				got = mf[0].Manager
+			}
+			if got != tt.wantBody {
+				t.Errorf("PATCH %s answered %q, want %q: %s", tt.path, got, tt.wantBody, body)
+			}
+			if _, ok := st.Get(store.KindConfigMap, "default", "x"); ok != tt.created {
+				t.Errorf("configmap x in the store: %v, want %v", ok, tt.created)
+			}
+		})
 	}
 }
 

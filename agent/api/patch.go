@@ -77,7 +77,7 @@ func (s *server) patch(ctx context.Context, wr *writeRequest) (runtime.Object, i
 		if patchType != types.ApplyYAMLPatchType {
 			return nil, 0, notFound(res, wr.req.name)
 		}
-		obj, err := s.applyPatch(wr, nil, patchBytes, opts.FieldManager, force, directive)
+		obj, err := s.applyPatch(wr, zeroObject(res.kind), patchBytes, opts.FieldManager, force, directive)
 		if err != nil {
 			return nil, 0, err
 		}
