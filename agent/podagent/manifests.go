@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -128,9 +129,12 @@ func (a *manifestApplier) expectLocked(pods []*corev1.Pod) {
 	}
 }
 
-// sameMetadata compares what a pod's worker republishes without a restart.
+// sameMetadata compares what a pod's worker republishes under the same
+// UID: labels, annotations and the spec (the fields a pod update may
+// change, e.g. an image, which restarts that container in place).
 func sameMetadata(a, b *corev1.Pod) bool {
-	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) &&
+		equality.Semantic.DeepEqual(a.Spec, b.Spec)
 }
 
 // settled reports whether the store shows every pod change applied
