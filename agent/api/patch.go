@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/podboot/podboot/agent/store"
 )
 
 // maxJSONPatchOperations is the API server's bound on a JSON patch.
@@ -287,6 +289,11 @@ func (s *server) applyPatch(wr *writeRequest, live runtime.Object, patch []byte,
 	}
 	if obj == nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("apply %s %q: the field manager returned no object", wr.req.res.kind, wr.req.name))
+	}
+	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk != store.GroupVersionKind(wr.req.res.kind) {
+		// A patch of another kind: the API server's refusal when the
+		// object reaches the endpoint's storage.
+		return nil, badRequest("invalid object type: %v", gvk)
 	}
 	if directive == metav1.FieldValidationStrict || directive == metav1.FieldValidationWarn {
 		if err := yaml.UnmarshalStrict(patch, &map[string]any{}); err != nil {
