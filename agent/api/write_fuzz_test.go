@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,14 +60,14 @@ func FuzzWrite(f *testing.F) {
 		}
 		w := httptest.NewRecorder()
 		s.route(w, r) // not ServeHTTP: a panic must fail the fuzz, not be recovered
-		checkAnswer(t, r, w)
+		checkAnswer(t, r, w, fuzzKind(fuzzTargets[int(target)%len(fuzzTargets)]))
 		checkStore(t, st)
 	})
 }
 
 // checkAnswer fails unless a write's answer is a Status carrying its code
 // (any failure, and a Success) or an object of a kind the API serves.
-func checkAnswer(t *testing.T, r *http.Request, w *httptest.ResponseRecorder) {
+func checkAnswer(t *testing.T, r *http.Request, w *httptest.ResponseRecorder, kind string) {
 	t.Helper()
 	var head struct {
 		metav1.TypeMeta
@@ -84,7 +85,7 @@ func checkAnswer(t *testing.T, r *http.Request, w *httptest.ResponseRecorder) {
 		return
 	}
 	switch head.Kind {
-	case "Pod", "ConfigMap", "Secret", "Namespace", "PodList", "ConfigMapList", "SecretList":
+	case kind, kind + "List":
 	case "Status":
 		if !statusIs(metav1.StatusSuccess) {
 			t.Fatalf("%s %s: answer %d is a %s Status: %s", r.Method, r.URL, w.Code, head.Status, w.Body.String())
@@ -92,6 +93,19 @@ func checkAnswer(t *testing.T, r *http.Request, w *httptest.ResponseRecorder) {
 	default:
 		t.Fatalf("%s %s: answer %d is a %q: %s", r.Method, r.URL, w.Code, head.Kind, w.Body.String())
 	}
+}
+
+// fuzzKind is the kind a target path serves.
+func fuzzKind(path string) string {
+	parts := strings.Split(strings.TrimPrefix(path, "/api/v1/"), "/")
+	res := parts[0]
+	if res == "namespaces" && len(parts) > 2 {
+		res = parts[2]
+	}
+	return map[string]string{
+		"pods": store.KindPod, "configmaps": store.KindConfigMap, "secrets": store.KindSecret,
+		"namespaces": store.KindNamespace, "nodes": store.KindNode,
+	}[res]
 }
 
 // checkStore fails unless every written object still decodes as a
