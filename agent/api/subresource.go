@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,11 +100,41 @@ func (s *server) serveSubresource(w http.ResponseWriter, r *http.Request, req re
 // ports. kubectl resolves a named port from the pod's spec before it
 // asks; a connection to a port nothing listens on fails alone, on its
 // own error stream, as kubelet's does.
+//
+// A forward outlives any one connection, so it is ended when its pod goes
+// away (deleted, or replaced by a pod of another UID): kubectl then
+// reports the lost connection and exits rather than waiting for the next
+// connection to fail.
 func (s *server) servePortForward(w http.ResponseWriter, r *http.Request, pod *corev1.Pod) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go s.cancelWhenPodGone(ctx, cancel, pod)
 	streams, uid := s.opts.Streams, pod.UID
-	streaming.ServePortForward(w, r, func(ctx context.Context, port int32, stream io.ReadWriteCloser) error {
+	streaming.ServePortForward(w, r.WithContext(ctx), func(ctx context.Context, port int32, stream io.ReadWriteCloser) error {
 		return streams.PortForward(ctx, uid, port, stream)
 	})
+}
+
+// podGonePoll is how often a forward looks for its pod.
+const podGonePoll = time.Second
+
+// cancelWhenPodGone cancels once pod is no longer in the store, until ctx
+// ends.
+func (s *server) cancelWhenPodGone(ctx context.Context, cancel context.CancelFunc, pod *corev1.Pod) {
+	t := time.NewTicker(podGonePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		obj, ok := s.store.Get(store.KindPod, pod.Namespace, pod.Name)
+		if !ok || obj.(*corev1.Pod).UID != pod.UID {
+			cancel()
+			return
+		}
+	}
 }
 
 // containerFor is the API server's choice of container (validateContainer

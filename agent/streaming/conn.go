@@ -19,6 +19,9 @@ import (
 type sessionWriter struct {
 	http.ResponseWriter
 	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	conn net.Conn // the hijacked connection, nil before
 }
 
 // newSession returns the writer to upgrade through and the request with
@@ -26,6 +29,19 @@ type sessionWriter struct {
 func newSession(w http.ResponseWriter, r *http.Request) (*sessionWriter, *http.Request, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(r.Context())
 	return &sessionWriter{ResponseWriter: w, cancel: cancel}, r.WithContext(ctx), cancel
+}
+
+// closeWhenDone closes the hijacked connection, ending the session
+// whatever its protocol, once ctx ends (the caller's reason, such as the
+// pod being gone, or the session's own end). It returns when ctx ends.
+func (s *sessionWriter) closeWhenDone(ctx context.Context) {
+	<-ctx.Done()
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
 }
 
 func (s *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -38,6 +54,9 @@ func (s *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	c := &sessionConn{Conn: conn, cancel: s.cancel}
+	s.mu.Lock()
+	s.conn = c
+	s.mu.Unlock()
 	// Every read goes through the watched conn, after what the server had
 	// already buffered from the client.
 	var buffered *bufio.Reader

@@ -228,7 +228,8 @@ type portForward struct {
 	// local maps each remote port to its local address.
 	local  map[string]string
 	stderr *syncBuffer
-	done   chan error
+	done   chan struct{} // closed when kubectl has exited
+	err    error         // kubectl's exit, once done
 }
 
 var forwardingRE = regexp.MustCompile(`^Forwarding from (127\.0\.0\.1:\d+) -> (\d+)$`)
@@ -245,7 +246,7 @@ func (b *board) portForward(t testing.TB, ports ...string) *portForward {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf := &portForward{cmd: cmd, cancel: cancel, local: map[string]string{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	pf := &portForward{cmd: cmd, cancel: cancel, local: map[string]string{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = pf.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -277,7 +278,8 @@ func (b *board) portForward(t testing.TB, ports ...string) *portForward {
 	go func() {
 		for range lines { // "Handling connection for ..."
 		}
-		pf.done <- cmd.Wait()
+		pf.err = cmd.Wait()
+		close(pf.done)
 	}()
 	return pf
 }

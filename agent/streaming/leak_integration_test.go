@@ -169,8 +169,21 @@ func TestIntegrationSessionsEndWithPod(t *testing.T) {
 		}
 		c.Close()
 	}
-	for _, pf := range forwards {
-		pf.stop()
+	// The pod goes from the API too: each forward's session ends, and
+	// kubectl port-forward exits by itself.
+	if err := b.st.Delete("Pod", "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	for i, pf := range forwards {
+		select {
+		case <-pf.done:
+			if !strings.Contains(pf.stderr.String(), "lost connection to pod") {
+				t.Errorf("kubectl port-forward #%d after its pod went: %v, stderr %q; want lost connection to pod", i, pf.err, pf.stderr)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("kubectl port-forward #%d still runs 15s after its pod went", i)
+			pf.stop()
+		}
 	}
 	g, fds := settle(t, startG, startFDs)
 	if g > startG || fds > startFDs {

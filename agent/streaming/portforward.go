@@ -14,10 +14,13 @@ type ForwardFunc func(ctx context.Context, port int32, stream io.ReadWriteCloser
 
 // ServePortForward upgrades r to a port-forward session (SPDY tunnelled
 // through a WebSocket first, then SPDY, then WebSocket v4) and forwards
-// each connection the client opens with forward.
+// each connection the client opens with forward. The session ends when
+// the client goes or r's context ends (the caller ends it when the pod
+// goes away: kubectl then reports the lost connection and exits).
 func ServePortForward(w http.ResponseWriter, r *http.Request, forward ForwardFunc) {
 	sw, r, cancel := newSession(w, r)
 	defer cancel()
+	go sw.closeWhenDone(r.Context())
 	f := forwarder{ctx: r.Context(), forward: forward}
 	if isTunnelingRequest(r) {
 		conn, spdyReq, err := upgradeTunnel(sw, r, portforward.SupportedProtocols)
