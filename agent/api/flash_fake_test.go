@@ -136,3 +136,17 @@ func (f *fakeFlash) Remove(ctx context.Context, kind, namespace, name string, gr
 	}
 	return nil, nil
 }
+
+// removed returns the removes so far ("kind namespace/name grace").
+func (f *fakeFlash) removed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.removes...)
+}
+
+// saved returns the WriteInfo of the saves so far.
+func (f *fakeFlash) saved() []WriteInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]WriteInfo(nil), f.saves...)
+}

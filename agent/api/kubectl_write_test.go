@@ -265,3 +265,28 @@ func TestKubectlWrites(t *testing.T) {
 			stderr: `Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted`},
 	})
 }
+
+// TestKubectlDeleteGrace checks the grace period kubectl's delete flags
+// reach the flash with.
+func TestKubectlDeleteGrace(t *testing.T) {
+	srv, st, flash := newWriteServer(t)
+	k := newKubectl(t, srv.URL)
+	save := func(name string) func(t *testing.T, st *store.Store) {
+		return func(t *testing.T, st *store.Store) {
+			t.Helper()
+			if _, err := flash.Save(t.Context(), testPod(name), WriteInfo{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runSteps(t, k, st, []kubectlStep{
+		{args: []string{"delete", "po", "web", "--grace-period=5"}, stdout: "pod \"web\" deleted\n", check: save("web")},
+		{args: []string{"delete", "po", "web", "--now"}, stdout: "pod \"web\" deleted\n", check: save("web")},
+		{args: []string{"delete", "po", "web", "--grace-period=0", "--force"}, stdout: "pod \"web\" force deleted\n", check: save("web")},
+		{args: []string{"delete", "po", "web"}, stdout: "pod \"web\" deleted\n"},
+	})
+	want := []string{"Pod default/web 5", "Pod default/web 1", "Pod default/web 0", "Pod default/web nil"}
+	if diff := cmp.Diff(want, flash.removed()); diff != "" {
+		t.Errorf("the flash's removes (-want +got):\n%s", diff)
+	}
+}

@@ -562,7 +562,7 @@ func TestDeleteGrace(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("DELETE = %d: %s", resp.StatusCode, body)
 			}
-			if diff := cmp.Diff(tt.want, flash.removes); diff != "" {
+			if diff := cmp.Diff(tt.want, flash.removed()); diff != "" {
 				t.Errorf("removes (-want +got):\n%s", diff)
 			}
 		})
@@ -584,7 +584,7 @@ func TestDeleteGrace(t *testing.T) {
 		// A longer or equal grace changes nothing; a shorter one goes to the flash.
 		do(t, srv, "DELETE", web+"?gracePeriodSeconds=60", "", "")
 		do(t, srv, "DELETE", web+"?gracePeriodSeconds=0", "", "")
-		if diff := cmp.Diff([]string{"Pod default/web nil", "Pod default/web 0"}, flash.removes); diff != "" {
+		if diff := cmp.Diff([]string{"Pod default/web nil", "Pod default/web 0"}, flash.removed()); diff != "" {
 			t.Errorf("removes (-want +got):\n%s", diff)
 		}
 	})
@@ -610,7 +610,7 @@ func TestWriteInfo(t *testing.T) {
 		t.Fatalf("patch: %v %v", resp, err)
 	}
 	want := []WriteInfo{{User: "alice", FieldManager: "kubectl-create"}, {User: "alice", FieldManager: "kubectl", DryRun: true}}
-	if diff := cmp.Diff(want, flash.saves); diff != "" {
+	if diff := cmp.Diff(want, flash.saved()); diff != "" {
 		t.Errorf("saves (-want +got):\n%s", diff)
 	}
 }
