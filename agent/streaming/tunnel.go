@@ -27,7 +27,7 @@ import (
 const (
 	// tunnelingPrefix prefixes a SPDY protocol offered as a WebSocket
 	// subprotocol: "SPDY/3.1+portforward.k8s.io".
-	tunnelingPrefix = "SPDY/3.1+"
+	tunnelingPrefix  = "SPDY/3.1+"
 	kubernetesSuffix = ".k8s.io"
 )
 
