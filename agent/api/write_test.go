@@ -666,3 +666,42 @@ func copyBomb() string {
 	}
 	return "[" + strings.Join(ops, ",") + "]"
 }
+
+// TestConcurrentWritersConflict: writers racing with the same
+// resourceVersion never both win; every loser gets a 409 and the stored
+// object is the winner's.
+func TestConcurrentWritersConflict(t *testing.T) {
+	srv, st, _ := newWriteServer(t)
+	rv := getPod(t, st, "default", "web").ResourceVersion
+	const writers = 8
+	codes := make(chan int, writers)
+	winners := make(chan string, writers)
+	for i := range writers {
+		go func() {
+			value := fmt.Sprintf("w%d", i)
+			req, _ := http.NewRequest("PATCH", srv.URL+"/api/v1/namespaces/default/pods/web",
+				strings.NewReader(fmt.Sprintf(`{"metadata":{"resourceVersion":%q,"labels":{"writer":%q}}}`, rv, value)))
+			req.Header.Set("Content-Type", "application/merge-patch+json")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				codes <- -1 // counted as a wrong answer below
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+			if resp.StatusCode == http.StatusOK {
+				winners <- value
+			}
+		}()
+	}
+	got := map[int]int{}
+	for range writers {
+		got[<-codes]++
+	}
+	if diff := cmp.Diff(map[int]int{200: 1, 409: writers - 1}, got); diff != "" {
+		t.Fatalf("answers by code (-want +got):\n%s", diff)
+	}
+	if w, l := <-winners, getPod(t, st, "default", "web").Labels["writer"]; w != l {
+		t.Errorf("stored writer label %q, the winner was %q", l, w)
+	}
+}
