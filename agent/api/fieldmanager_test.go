@@ -650,3 +650,67 @@ func TestFieldManagerSchema(t *testing.T) {
 		t.Errorf("fieldmanager_schema.yaml is not what fieldmanager_gen.go makes now: run go generate ./agent/api")
 	}
 }
+
+// FuzzFieldManagerApply: any patch, applied by any manager to a tracked
+// pod or to nothing, gives either a StatusError or an object of a kind
+// the API writes whose entries are the applier's and the creator's; it
+// never panics and never changes the live object. Its corpus is in
+// testdata/fuzz/FuzzFieldManagerApply.
+func FuzzFieldManagerApply(f *testing.F) {
+	f.Add([]byte(fmApplied("    app: other\n")), "kubectl", false, true)
+	f.Add([]byte(fmApplied("    app: other\n")), "other", true, true)
+	f.Add([]byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n"), "kubectl", false, false)
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: kubia\nspec:\n  containers:\n  - name: a\n  - name: a\n"), "kubectl", false, true)
+	f.Add([]byte("kind: Pod\napiVersion: v1\nmetadata: {labels: null}\nstatus: {phase: 3}\n"), "x", true, true)
+	f.Add([]byte("null"), "kubectl", false, false)
+	f.Add([]byte("- a\n- b\n"), "kubectl", false, true)
+	fm, err := newFieldManager()
+	if err != nil {
+		f.Fatal(err)
+	}
+	live, err := fm.Update(nil, fmPod(map[string]string{"app": "kubia"}), fmCSA)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, patch []byte, manager string, force, existing bool) {
+		var base runtime.Object
+		if existing {
+			base = live.DeepCopyObject()
+		}
+		out, err := fm.Apply(base, patch, manager, force)
+		if existing {
+			if diff := cmp.Diff(live, base); diff != "" {
+				t.Fatalf("Apply changed the live object (-before +after):\n%s", diff)
+			}
+		}
+		if err != nil {
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("Apply's error is not a StatusError: %T %v", err, err)
+			}
+			return
+		}
+		switch out.(type) {
+		case *corev1.Pod, *corev1.Namespace, *corev1.ConfigMap, *corev1.Secret:
+		default:
+			t.Fatalf("Apply returned a %T", out)
+		}
+		// An apply that sets nothing owns nothing and has no entry; every
+		// entry there is belongs to the applier, the creator, or
+		// before-first-apply, in v1 and FieldsV1. The field manager calls
+		// a nameless manager "unknown" (the API server refuses an apply
+		// without fieldManager before it gets there), and its name goes
+		// through JSON, where each invalid UTF-8 byte becomes U+FFFD.
+		applier := string([]rune(manager))
+		if applier == "" {
+			applier = "unknown"
+		}
+		for _, e := range metaOf(out).GetManagedFields() {
+			ok := (e.Manager == applier && e.Operation == metav1.ManagedFieldsOperationApply) ||
+				(e.Manager == fmCSA && e.Operation == metav1.ManagedFieldsOperationUpdate && existing)
+			if !ok || e.APIVersion != "v1" || e.FieldsType != "FieldsV1" {
+				t.Errorf("unexpected managedFields entry %+v after an apply by %q", e, manager)
+			}
+		}
+	})
+}
