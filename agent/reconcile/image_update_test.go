@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podboot/podboot/agent/backoff"
 	"github.com/podboot/podboot/agent/runtime"
 	"github.com/podboot/podboot/agent/runtime/fake"
 )
@@ -333,5 +334,115 @@ func TestImageChanged(t *testing.T) {
 		if got := imageChanged(tc.spec, runtime.Image{Ref: tc.running}); got != tc.want {
 			t.Errorf("imageChanged(%q, %q) = %v, want %v", tc.spec, tc.running, got, tc.want)
 		}
+	}
+}
+
+// ComputeActions' part of an image update, kubelet's computePodActions and
+// computeInitContainerActions with containerChanged: a running container
+// or sidecar whose image changed is killed with kubelet's message and
+// started at once with the next attempt, even within its crash-loop
+// backoff; a running plain init container is left to finish, and an exited
+// container starts with the new image as it would anyway.
+func TestComputeActionsImageChanged(t *testing.T) {
+	const (
+		run = runtime.ContainerRunning
+		ex  = runtime.ContainerExited
+	)
+	// running is an instance of name running image.
+	running := func(id, name string, attempt int32, image string) runtime.ContainerStatus {
+		c := inst(id, name, attempt, run, 0, 0)
+		c.Image = runtime.Image{Ref: image}
+		return c
+	}
+	sidecarPod := func(apps ...string) *corev1.Pod {
+		p := testPod(corev1.RestartPolicyAlways, []string{"log"}, apps...)
+		always := corev1.ContainerRestartPolicyAlways
+		p.Spec.InitContainers[0].RestartPolicy = &always
+		return p
+	}
+	withImage := func(p *corev1.Pod, name, image string) *corev1.Pod {
+		for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for i := range cs {
+				if cs[i].Name == name {
+					cs[i].Image = image
+				}
+			}
+		}
+		return p
+	}
+	// crashed is app's backoff after a crash at 50 s: a restart before
+	// 60 s would wait.
+	crashed := backoff.NewDefault()
+	crashed.Next(backoff.ContainerKey(ref.UID, "app"), at(50), at(50))
+	tests := []struct {
+		name     string
+		pod      *corev1.Pod
+		observed []runtime.ContainerStatus
+		bo       *backoff.Backoff
+		want     brief
+		killing  map[string]string
+	}{{
+		name:     "same image: nothing",
+		pod:      testPod(corev1.RestartPolicyAlways, nil, "app", "web"),
+		observed: []runtime.ContainerStatus{running("c1", "app", 0, "busybox"), running("c2", "web", 0, "busybox")},
+	}, {
+		name:     "one container's image: that one restarted",
+		pod:      withImage(testPod(corev1.RestartPolicyAlways, nil, "app", "web"), "web", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{running("c1", "app", 0, "busybox"), running("c2", "web", 2, "busybox")},
+		want:     brief{Start: []string{"web@3"}, Kill: []string{"c2"}},
+		killing:  map[string]string{"c2": "Container web definition changed, will be restarted"},
+	}, {
+		name: "within the crash-loop backoff: restarted at once",
+		pod:  withImage(testPod(corev1.RestartPolicyAlways, nil, "app"), "app", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{
+			inst("c1", "app", 0, ex, 50, 1), running("c2", "app", 1, "busybox"),
+		},
+		bo:      crashed,
+		want:    brief{Start: []string{"app@2"}, Kill: []string{"c2"}},
+		killing: map[string]string{"c2": "Container app definition changed, will be restarted"},
+	}, {
+		name:     "under restartPolicy Never: restarted too",
+		pod:      withImage(testPod(corev1.RestartPolicyNever, nil, "app"), "app", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{running("c1", "app", 0, "busybox")},
+		want:     brief{Start: []string{"app@1"}, Kill: []string{"c1"}},
+		killing:  map[string]string{"c1": "Container app definition changed, will be restarted"},
+	}, {
+		name:     "a sidecar's image",
+		pod:      withImage(sidecarPod("app"), "log", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{running("c1", "log", 0, "busybox"), running("c2", "app", 0, "busybox")},
+		want:     brief{Start: []string{"init:log@1"}, Kill: []string{"c1"}},
+		killing:  map[string]string{"c1": "Init container log definition changed"},
+	}, {
+		name:     "a running plain init container: left to finish",
+		pod:      withImage(testPod(corev1.RestartPolicyAlways, []string{"setup"}, "app"), "setup", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{running("c1", "setup", 0, "busybox")},
+	}, {
+		name: "an exited container: started with the spec's image as always",
+		pod:  withImage(testPod(corev1.RestartPolicyAlways, nil, "app"), "app", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{func() runtime.ContainerStatus {
+			c := inst("c1", "app", 0, ex, 50, 0)
+			c.Image = runtime.Image{Ref: "busybox"}
+			return c
+		}()},
+		want: brief{Start: []string{"app@1"}},
+	}, {
+		name:     "an instance that names no image: kept",
+		pod:      withImage(testPod(corev1.RestartPolicyAlways, nil, "app"), "app", "busybox:1.37"),
+		observed: []runtime.ContainerStatus{inst("c1", "app", 0, run, 0, 0)},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bo := tt.bo
+			if bo == nil {
+				bo = backoff.NewDefault()
+			}
+			a := ComputeActions(tt.pod, sb, tt.observed, bo, at(55))
+			if diff := cmp.Diff(tt.want, summarize(a)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.killing, a.Killing); diff != "" {
+				t.Errorf("Killing messages (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
