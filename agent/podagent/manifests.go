@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,7 +156,7 @@ func (a *manifestApplier) settled() bool {
 }
 
 func (a *manifestApplier) showsLocked(key string, want *corev1.Pod) bool {
-	ns, name := splitKey(key)
+	ns, name, _ := strings.Cut(key, "/")
 	obj, ok := a.st.Get(store.KindPod, ns, name)
 	if !ok {
 		return want == nil
@@ -167,15 +168,6 @@ func (a *manifestApplier) showsLocked(key string, want *corev1.Pod) bool {
 	default:
 		return sameMetadata(have, want)
 	}
-}
-
-func splitKey(key string) (namespace, name string) {
-	for i := range len(key) {
-		if key[i] == '/' {
-			return key[:i], key[i+1:]
-		}
-	}
-	return "", key
 }
 
 // waitSettled waits, polling the store, until settled or ctx ends.
