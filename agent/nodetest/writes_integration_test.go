@@ -100,11 +100,12 @@ func (n *node) mustKc(t testing.TB, args ...string) string {
 	return r.stdout
 }
 
-// podIn reads a pod through kubectl, failing t if it is not there.
+// podIn reads a pod through kubectl, managedFields included (kubectl
+// leaves them out by default), failing t if it is not there.
 func (n *node) podIn(t testing.TB, ns, name string) *corev1.Pod {
 	t.Helper()
 	var p corev1.Pod
-	if err := yaml.Unmarshal([]byte(n.mustKc(t, "get", "pod", name, "-n", ns, "-o", "json")), &p); err != nil {
+	if err := yaml.Unmarshal([]byte(n.mustKc(t, "get", "pod", name, "-n", ns, "-o", "json", "--show-managed-fields")), &p); err != nil {
 		t.Fatalf("decode pod %s/%s: %v", ns, name, err)
 	}
 	return &p
