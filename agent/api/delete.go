@@ -19,10 +19,14 @@ import (
 	"github.com/podboot/podboot/agent/store"
 )
 
-// immortalNamespaces may not be deleted (kube-apiserver's
-// NamespaceLifecycle admission).
-var immortalNamespaces = map[string]bool{
-	metav1.NamespaceDefault: true, metav1.NamespaceSystem: true, metav1.NamespacePublic: true, corev1.NamespaceNodeLease: true,
+// immortal reports whether a namespace may never be deleted
+// (kube-apiserver's NamespaceLifecycle admission).
+func immortal(namespace string) bool {
+	switch namespace {
+	case metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease:
+		return true
+	}
+	return false
 }
 
 // deleteOne serves DELETE of a named object: the API server's
@@ -124,7 +128,7 @@ func (s *server) deleteLocked(ctx context.Context, res *resource, live runtime.O
 	var grace *int64
 	switch o := live.(type) {
 	case *corev1.Namespace:
-		if immortalNamespaces[o.Name] {
+		if immortal(o.Name) {
 			return nil, apierrors.NewForbidden(groupResource(res), o.Name, errors.New("this namespace may not be deleted"))
 		}
 		if err := namespacePreconditions(o, opts.Preconditions); err != nil {

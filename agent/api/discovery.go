@@ -80,7 +80,7 @@ func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 			continue
 		}
 		verbs := read
-		if s.opts.Flash != nil && writableKinds[res.kind] {
+		if s.opts.Flash != nil && writable(res.kind) {
 			verbs = writeVerbs(res)
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -28,8 +27,8 @@ import (
 	"github.com/podboot/podboot/agent/store"
 )
 
-// maxRequestBodyBytes is kube-apiserver's limit on a request body
-// (--max-request-bytes' default, 3 MiB).
+// maxRequestBodyBytes is kube-apiserver's limit on a write's body
+// (--max-resource-write-bytes' default, 3 MiB).
 const maxRequestBodyBytes = 3 << 20
 
 // requestTimeout bounds a write as the API server's requestTimeoutUpperBound.
@@ -62,10 +61,14 @@ func newWritePath() *writePath {
 	return &writePath{codecs: newCodecs()}
 }
 
-// writableKinds are the kinds a client may write; nodes, events and leases
-// are the agent's own.
-var writableKinds = map[string]bool{
-	store.KindPod: true, store.KindNamespace: true, store.KindConfigMap: true, store.KindSecret: true,
+// writable reports whether clients may write objects of kind; nodes,
+// events and leases are the agent's own.
+func writable(kind string) bool {
+	switch kind {
+	case store.KindPod, store.KindNamespace, store.KindConfigMap, store.KindSecret:
+		return true
+	}
+	return false
 }
 
 // writeRequest is one write being served.
@@ -101,7 +104,7 @@ func (s *server) serveWrite(w http.ResponseWriter, r *http.Request, req resource
 func (s *server) write(wr *writeRequest) (runtime.Object, int, error) {
 	req, r := wr.req, wr.r
 	gr := schema.GroupResource{Group: req.res.group, Resource: req.res.name}
-	if !writableKinds[req.res.kind] || req.watch {
+	if !writable(req.res.kind) || req.watch {
 		return nil, 0, apierrors.NewMethodNotSupported(gr, strings.ToLower(r.Method))
 	}
 	if s.opts.Flash == nil {
@@ -260,10 +263,4 @@ func groupKind(res *resource) schema.GroupKind {
 
 func groupResource(res *resource) schema.GroupResource {
 	return schema.GroupResource{Group: res.group, Resource: res.name}
-}
-
-// isPod reports whether obj is a pod (for the pod-only rules).
-func isPod(obj runtime.Object) bool {
-	_, ok := obj.(*corev1.Pod)
-	return ok
 }
