@@ -252,6 +252,16 @@ func TestKubectlWrites(t *testing.T) {
 		{args: []string{"delete", "po", "nope"}, stderr: `Error from server (NotFound): pods "nope" not found`},
 
 		{args: []string{"create", "namespace", "custom-namespace"}, stdout: "namespace/custom-namespace created\n"},
+		{args: []string{"create", "configmap", "fortune-config", "--from-literal=sleep-interval=25", "-n", "custom-namespace"},
+			stdout: "configmap/fortune-config created\n"},
+		{args: []string{"create", "secret", "generic", "fortune-https", "--from-literal=foo=bar", "-n", "custom-namespace"},
+			stdout: "secret/fortune-https created\n",
+			check: func(t *testing.T, st *store.Store) {
+				obj, ok := st.Get(store.KindSecret, "custom-namespace", "fortune-https")
+				if !ok || string(obj.(*corev1.Secret).Data["foo"]) != "bar" {
+					t.Errorf("secret fortune-https = %v, %v; want foo=bar", obj, ok)
+				}
+			}},
 		{args: []string{"create", "-f", "kubia-manual.yaml", "-n", "custom-namespace"}, stdout: "pod/kubia-manual created\n",
 			check: podLabels("custom-namespace", "kubia-manual", nil)},
 		{args: []string{"create", "-f", "kubia-manual.yaml", "-n", "missing"},
@@ -260,6 +270,8 @@ func TestKubectlWrites(t *testing.T) {
 			check: func(t *testing.T, st *store.Store) {
 				gone(store.KindNamespace, "", "custom-namespace")(t, st)
 				gone(store.KindPod, "custom-namespace", "kubia-manual")(t, st)
+				gone(store.KindConfigMap, "custom-namespace", "fortune-config")(t, st)
+				gone(store.KindSecret, "custom-namespace", "fortune-https")(t, st)
 			}},
 		{args: []string{"delete", "ns", "default"},
 			stderr: `Error from server (Forbidden): namespaces "default" is forbidden: this namespace may not be deleted`},
