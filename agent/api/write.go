@@ -120,8 +120,14 @@ func (s *server) write(wr *writeRequest) (runtime.Object, int, error) {
 		// Across namespaces only list and watch are served.
 		return nil, 0, apierrors.NewMethodNotSupported(gr, strings.ToLower(r.Method))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
-	defer cancel()
+	ctx := r.Context()
+	if !(r.Method == http.MethodDelete && req.name == "") {
+		// As the API server: a deletecollection, like a list, has no
+		// upper bound.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+	}
 	switch {
 	case r.Method == http.MethodPost && req.name == "":
 		return s.create(ctx, wr)
