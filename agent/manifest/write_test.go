@@ -222,3 +222,23 @@ func (st *setStream) delivered(t *testing.T) *Set {
 		return nil
 	}
 }
+
+// TestRefreshReadsNow: Refresh reads and delivers a person's edit itself,
+// before it returns, without waiting for the watcher's own scan (which
+// here would come only in an hour).
+func TestRefreshReadsNow(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pods.yaml", twoPods)
+	w := newTestWatcher(dir)
+	w.debounce, w.quick = time.Hour, time.Hour
+	st := startWatcher(t, w)
+	st.next("initial set", all(hasImage("db", "postgres"), noErrors), nil)
+	writeFile(t, dir, "pods.yaml", strings.Replace(twoPods, "image: postgres", "image: postgres:17", 1))
+	snap := refresh(t, w)
+	if p := podIn(snap.Set, "db"); p == nil || p.Spec.Containers[0].Image != "postgres:17" {
+		t.Fatalf("Refresh's Set lacks the edit: %+v", summarize(snap.Set))
+	}
+	if s := st.delivered(t); podIn(s, "db").Spec.Containers[0].Image != "postgres:17" {
+		t.Errorf("the Set delivered before Refresh returned lacks the edit")
+	}
+}

@@ -314,6 +314,7 @@ func TestFlashRefusals(t *testing.T) {
 	// A person edits the file after the API read it: the write is refused
 	// and the person's edit stays.
 	e.refresh()
+	rv := e.pod("db").ResourceVersion
 	edited := strings.Replace(webAndDB, "image: postgres", "image: postgres:17", 1)
 	if err := os.WriteFile(filepath.Join(e.dir, "pods.yaml"), []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
@@ -327,9 +328,9 @@ func TestFlashRefusals(t *testing.T) {
 	if got := e.file("pods.yaml"); got != edited {
 		t.Errorf("pods.yaml after a refused write:\n%s\nwant the person's edit", got)
 	}
-	// The next Refresh reads the edit: the db pod's resourceVersion moves
-	// on (its new UID replaces it), and the write goes through.
-	rv := e.pod("db").ResourceVersion
+	// Once Refresh returns, the edit is applied (by the watcher, which may
+	// have seen it already, or by Refresh): the db pod's resourceVersion
+	// moved on (its new UID replaces it), and the write goes through.
 	e.refresh()
 	if got := e.pod("db"); got.ResourceVersion == rv || got.DeletionTimestamp == nil {
 		t.Errorf("after Refresh db has rv %s (was %s), deletionTimestamp %v: want the old db terminating", got.ResourceVersion, rv, got.DeletionTimestamp)
