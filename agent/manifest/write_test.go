@@ -210,7 +210,7 @@ func TestApplyWritesAppliesAndIsNotReadAgain(t *testing.T) {
 }
 
 // delivered is the Set onChange already received, which must be there: the
-// API's writes are applied before Apply returns.
+// API's reads and writes are applied before Refresh or Apply returns.
 func (st *setStream) delivered(t *testing.T) *Set {
 	t.Helper()
 	select {
@@ -218,7 +218,7 @@ func (st *setStream) delivered(t *testing.T) *Set {
 		st.lastHash = s.Hash()
 		return s
 	default:
-		t.Fatal("Apply returned before onChange received the new Set")
+		t.Fatal("Refresh or Apply returned before onChange received the new Set")
 		return nil
 	}
 }
