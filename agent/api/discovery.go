@@ -88,9 +88,7 @@ func (s *server) serveResourceList(w http.ResponseWriter, r *http.Request, group
 			Verbs: verbs, ShortNames: res.shortNames, Categories: res.categories,
 		})
 		if res.name == "pods" {
-			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: "pods/log", Namespaced: true, Kind: "Pod", Verbs: metav1.Verbs{"get"},
-			})
+			list.APIResources = append(list.APIResources, s.podSubresources()...)
 		}
 	}
 	writeJSON(w, list)
@@ -124,4 +122,21 @@ func writeVerbs(res *resource) metav1.Verbs {
 		return metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
 	}
 	return metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+}
+
+// podSubresources are the pod subresources served, in the API server's
+// (sorted) order: the streaming ones when the agent runs them, and log.
+func (s *server) podSubresources() []metav1.APIResource {
+	sub := func(name, kind string, verbs ...string) metav1.APIResource {
+		return metav1.APIResource{Name: "pods/" + name, Namespaced: true, Kind: kind, Verbs: verbs}
+	}
+	if s.opts.Streams == nil {
+		return []metav1.APIResource{sub("log", "Pod", "get")}
+	}
+	return []metav1.APIResource{
+		sub("attach", "PodAttachOptions", "create", "get"),
+		sub("exec", "PodExecOptions", "create", "get"),
+		sub("log", "Pod", "get"),
+		sub("portforward", "PodPortForwardOptions", "create", "get"),
+	}
 }

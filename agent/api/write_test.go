@@ -705,3 +705,44 @@ func TestConcurrentWritersConflict(t *testing.T) {
 		t.Errorf("stored writer label %q, the winner was %q", l, w)
 	}
 }
+
+// TestDiscoveryPodSubresources: pods/exec, attach and portforward are
+// listed, as the API server lists them, when the agent runs them.
+func TestDiscoveryPodSubresources(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		streams Streams
+		want    []string
+	}{
+		{name: "without streams", want: []string{"pods/log get"}},
+		{name: "with streams", streams: &fakeStreams{}, want: []string{
+			"pods/attach PodAttachOptions create,get", "pods/exec PodExecOptions create,get",
+			"pods/log get", "pods/portforward PodPortForwardOptions create,get",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := store.New(func() time.Time { return t0 })
+			srv := httptest.NewServer(newServer(st, fakeLogs{}, Options{NodeName: "board-1", Streams: tt.streams}))
+			t.Cleanup(srv.Close)
+			_, body := do(t, srv, "GET", "/api/v1", "", "")
+			var list metav1.APIResourceList
+			if err := json.Unmarshal(body, &list); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range list.APIResources {
+				if !strings.HasPrefix(r.Name, "pods/") {
+					continue
+				}
+				if r.Kind == "Pod" {
+					got = append(got, r.Name+" "+strings.Join(r.Verbs, ","))
+				} else {
+					got = append(got, r.Name+" "+r.Kind+" "+strings.Join(r.Verbs, ","))
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("pod subresources (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
