@@ -97,16 +97,14 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 		streams = append(streams, cio.WithTerminal)
 	}
 	streams = append(streams, cio.WithFIFODir(r.execFIFODir()))
+	// Until the process has started, the shim has no stdin to close: the
+	// end of a short input waits for the start (or for Exec to give up).
+	stdinClose := func() error { return nil }
+	defer func() { stdin.setClose(stdinClose) }()
 	process, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(streams...))
 	if err != nil {
-		stdin.setClose(func() error { return nil })
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	stdin.setClose(func() error {
-		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
-		defer cancel()
-		return process.CloseIO(cctx, containerd.WithStdinCloser)
-	})
 	defer func() {
 		// The request's context may be over: delete with the runtime's.
 		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
@@ -123,6 +121,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	if err := process.Start(ctx); err != nil {
 		return fmt.Errorf("%s: start: %w", what, err)
 	}
+	stdin.setClose(func() error {
+		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+		defer cancel()
+		return process.CloseIO(cctx, containerd.WithStdinCloser)
+	})
 	done := make(chan struct{})
 	defer close(done)
 	if sio.TTY && sio.Resize != nil {
@@ -256,15 +259,19 @@ func newExecID() (string, error) {
 // closingReader reads the client's stdin and, at its end, closes the
 // process's stdin (CloseIO), once the process exists.
 type closingReader struct {
-	r     io.Reader
-	ready chan struct{} // closed when closeFn is set
-	once  sync.Once
-	close func() error
+	r       io.Reader
+	ready   chan struct{} // closed when closeFn is set
+	once    sync.Once
+	setOnce sync.Once
+	close   func() error
 }
 
+// setClose sets what the end of input does; only the first call counts.
 func (c *closingReader) setClose(f func() error) {
-	c.close = f
-	close(c.ready)
+	c.setOnce.Do(func() {
+		c.close = f
+		close(c.ready)
+	})
 }
 
 func (c *closingReader) Read(p []byte) (int, error) {

@@ -129,3 +129,20 @@ func waitOutput(t *testing.T, out *lockedBuffer, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestIntegrationExecShortStdin: input that ends before the process has
+// started still reaches it, and its end too (cat ends).
+func TestIntegrationExecShortStdin(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "stdin")
+	for i := range 20 {
+		in := []string{"hi\n", ""}[i%2]
+		var out lockedBuffer
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		err := h.r.Exec(ctx, id, []string{"cat"}, runtime.StreamIO{Stdin: strings.NewReader(in), Stdout: &out, Stderr: io.Discard})
+		cancel()
+		if err != nil || out.String() != in {
+			t.Fatalf("exec #%d: printf %q | cat = %q, %v; want the input", i, in, out.String(), err)
+		}
+	}
+}
