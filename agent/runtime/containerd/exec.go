@@ -260,7 +260,7 @@ func newExecID() (string, error) {
 // process's stdin (CloseIO), once the process exists.
 type closingReader struct {
 	r       io.Reader
-	ready   chan struct{} // closed when closeFn is set
+	ready   chan struct{} // closed when close is set
 	once    sync.Once
 	setOnce sync.Once
 	close   func() error
