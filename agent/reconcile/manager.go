@@ -160,6 +160,14 @@ func NewManager(cfg Config) (*Manager, error) {
 // "definition changed"); the other containers are untouched. The UID tells
 // that only the fields an update may change differ (agent/manifest).
 func (m *Manager) SetDesired(pods []*corev1.Pod) {
+	// Workers whose pod changed under the same UID publish the change once
+	// the manager's lock is released (a publisher may call back into it).
+	var updated []*worker
+	defer func() {
+		for _, w := range updated {
+			w.publishUpdate()
+		}
+	}()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
@@ -179,7 +187,9 @@ func (m *Manager) SetDesired(pods []*corev1.Pod) {
 			fresh = append(fresh, m.desired[p.UID])
 			continue
 		}
-		w.update(p)
+		if w.update(p) {
+			updated = append(updated, w)
+		}
 	}
 	// New pods are admitted one by one in kubelet's order, each against the
 	// active pods including the ones admitted just before it.

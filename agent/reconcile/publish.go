@@ -39,11 +39,52 @@ func (w *worker) publish(pod *corev1.Pod, snap podSnapshot, finished bool) {
 		return
 	}
 	out := pod.DeepCopy()
+	out.Status = status
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	// The metadata and spec are the pod's latest, not this sync's
+	// snapshot: a label written while a long sync ran (a container start
+	// under a slow CPU) is already in the store (publishUpdate), and
+	// publishing the snapshot would take it back out, so that the next
+	// write, which starts from the store, would lose it.
+	w.latestInto(out)
+	w.publishLocked(out)
+}
+
+// publishUpdate publishes the pod's latest metadata and spec with the
+// status last published: the store shows a change at once, as the API
+// server's would, even while the worker is busy in a long sync (a write
+// that follows starts from the store). The sync the change wakes acts on
+// a changed spec and publishes the new status.
+func (w *worker) publishUpdate() {
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	if w.published == nil {
+		return // the worker's first sync publishes
+	}
+	out := w.published.DeepCopy()
+	w.latestInto(out)
+	w.publishLocked(out)
+}
+
+// latestInto gives out the worker's latest metadata and spec, keeping
+// out's deletion fields (the sync's, or the published pod's).
+func (w *worker) latestInto(out *corev1.Pod) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	deletedAt, grace := out.DeletionTimestamp, out.DeletionGracePeriodSeconds
+	w.pod.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	w.pod.Spec.DeepCopyInto(&out.Spec)
+	out.DeletionTimestamp, out.DeletionGracePeriodSeconds = deletedAt, grace
 	out.CreationTimestamp = w.created
 	if out.Spec.NodeName == "" {
 		out.Spec.NodeName = w.m.cfg.NodeName
 	}
-	out.Status = status
+}
+
+// publishLocked publishes out, under pubMu, unless it is what was
+// published last.
+func (w *worker) publishLocked(out *corev1.Pod) {
 	if w.published != nil && equality.Semantic.DeepEqual(w.published, out) {
 		return
 	}

@@ -55,10 +55,13 @@ type worker struct {
 	print    string
 
 	// Owned by the worker goroutine.
-	created   metav1.Time
-	previous  *corev1.PodStatus
-	waiting   map[string]podstatus.Waiting
-	killed    map[string]bool // Killing events already recorded
+	created  metav1.Time
+	previous *corev1.PodStatus
+	waiting  map[string]podstatus.Waiting
+	killed   map[string]bool // Killing events already recorded
+	// published is the pod last published, under pubMu: the worker's
+	// syncs and SetDesired's updates both publish.
+	pubMu     sync.Mutex
 	published *corev1.Pod
 	pullErrs  map[string]string // image backoff key -> "ErrImagePull: <cause>"
 	retryAt   time.Time
@@ -180,18 +183,19 @@ func (w *worker) killContext(ctx context.Context, grace int64) (killCtx context.
 // pod. A namespace or name that differs under the same UID (which the
 // UID, a hash that includes them, rules out) is not taken: the worker's
 // runtime objects and logs are named by them.
-func (w *worker) update(desired *corev1.Pod) {
+func (w *worker) update(desired *corev1.Pod) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pod == nil || desired.Namespace != w.ref.Namespace || desired.Name != w.ref.Name ||
 		equality.Semantic.DeepEqual(w.pod.ObjectMeta, desired.ObjectMeta) && equality.Semantic.DeepEqual(w.pod.Spec, desired.Spec) {
-		return
+		return false
 	}
 	pod := w.pod.DeepCopy()
 	desired.ObjectMeta.DeepCopyInto(&pod.ObjectMeta)
 	desired.Spec.DeepCopyInto(&pod.Spec)
 	w.pod = pod
 	w.wakeUp()
+	return true
 }
 
 func (w *worker) isTerminating() bool {
