@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Options are what the decoder needs to know about the node it runs on.
@@ -201,4 +202,30 @@ func merge(results []*fileResult) *Set {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Index, b.Index))
 	})
 	return s
+}
+
+// Object returns the object the Set holds under k.
+func (s *Set) Object(k ObjectKey) (runtime.Object, bool) {
+	find := func(n int, at func(int) (runtime.Object, string, string)) (runtime.Object, bool) {
+		for i := range n {
+			if obj, ns, name := at(i); ns == k.Namespace && name == k.Name {
+				return obj, true
+			}
+		}
+		return nil, false
+	}
+	switch k.Kind {
+	case "Pod":
+		return find(len(s.Pods), func(i int) (runtime.Object, string, string) { p := s.Pods[i]; return p, p.Namespace, p.Name })
+	case "ConfigMap":
+		return find(len(s.ConfigMaps), func(i int) (runtime.Object, string, string) {
+			c := s.ConfigMaps[i]
+			return c, c.Namespace, c.Name
+		})
+	case "Secret":
+		return find(len(s.Secrets), func(i int) (runtime.Object, string, string) { c := s.Secrets[i]; return c, c.Namespace, c.Name })
+	case "Namespace":
+		return find(len(s.Namespaces), func(i int) (runtime.Object, string, string) { n := s.Namespaces[i]; return n, "", n.Name })
+	}
+	return nil, false
 }

@@ -141,6 +141,10 @@ func (w *Watcher) Apply(ctx context.Context, snap *Snapshot, changes []Change) (
 	case <-ctx.Done():
 		return nil, fmt.Errorf("write manifests: %w", ctx.Err())
 	}
+	changes = withoutNoOps(snap, changes)
+	if len(changes) == 0 {
+		return snap, nil // nothing to write: the flash is not touched
+	}
 	edits, err := planEdits(snap, changes)
 	if err != nil {
 		return nil, err
@@ -166,6 +170,27 @@ func (w *Watcher) Apply(ctx context.Context, snap *Snapshot, changes []Change) (
 	set, _ := w.state.scan(time.Now())
 	w.deliverLocked(set)
 	return w.state.snapshot(set), werr
+}
+
+// withoutNoOps drops the saves of an object that would be written as it
+// is already (kubectl label with the value it has, a patch that changes
+// nothing): rewriting its document would cost a flash write and turn a
+// person's text into the API's rendering for nothing.
+func withoutNoOps(snap *Snapshot, changes []Change) []Change {
+	out := make([]Change, 0, len(changes))
+	for _, c := range changes {
+		if c.Object != nil {
+			if cur, ok := snap.Set.Object(c.Key); ok {
+				a, errA := Render(cur)
+				b, errB := Render(c.Object)
+				if errA == nil && errB == nil && bytes.Equal(a, b) {
+					continue
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // planEdits groups changes by file, the files that remove a Namespace
