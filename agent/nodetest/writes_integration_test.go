@@ -437,6 +437,9 @@ func TestIntegrationKubectlTutorial(t *testing.T) {
 		if ev := n.mustKc(t, "get", "events", "-A"); strings.Contains(ev, "s3cr3t-value") {
 			t.Errorf("an event shows the secret's value:\n%s", ev)
 		}
+		if log := n.stderr.String(); strings.Contains(log, "s3cr3t-value") || strings.Contains(log, "czNjcjN0LXZhbHVl") {
+			t.Errorf("the node's log shows the secret's value")
+		}
 	})
 
 	// apply, client-side then server-side.
