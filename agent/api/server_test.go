@@ -133,7 +133,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"GET", "/nope", "", 404, metav1.StatusReasonNotFound, "the server could not find the requested resource"},
 		{"GET", "/api/v1/services", "", 404, metav1.StatusReasonNotFound, "could not find"},
-		{"GET", "/api/v1/namespaces/default/pods/web/exec", "", 404, metav1.StatusReasonNotFound, "could not find"},
+		{"GET", "/api/v1/namespaces/default/pods/web/binding", "", 404, metav1.StatusReasonNotFound, "could not find"},
+		// This server has no Streams (stream_test.go tests the served ones).
+		{"GET", "/api/v1/namespaces/default/pods/web/exec", "", 405, metav1.StatusReasonMethodNotAllowed, `get is not supported on resources of kind "pods/exec"`},
 		{"GET", "/api/v1/namespaces/default/nodes", "", 404, metav1.StatusReasonNotFound, "could not find"},
 		{"GET", "/api/v1/pods/web", "", 404, metav1.StatusReasonNotFound, "could not find"},
 		{"GET", "/api/v1/namespaces/default/pods/nope", "", 404, metav1.StatusReasonNotFound, `pods "nope" not found`},
