@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"k8s.io/klog/v2"
+
 	"github.com/podboot/podboot/agent/podagent"
 )
 
@@ -45,6 +47,9 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// kubelet's streaming server (k8s.io/cri-streaming) logs through klog:
+	// its lines (a refused port-forward, a session cut short) join ours.
+	klog.SetSlogLogger(log.With("component", "streaming"))
 
 	// SIGTERM and SIGINT mean power-off: stop every pod gracefully.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
