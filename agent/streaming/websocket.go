@@ -44,9 +44,17 @@ func channelIf(want bool, t wsstream.ChannelType) wsstream.ChannelType {
 }
 
 // serveWebSocketV5 serves an exec or attach over a v5 WebSocket: the
-// upgrade, an empty frame on the lowest writable channel to tell the
-// client the session is up, the run, then its status on the error
-// channel and the close.
+// upgrade, the run, then its status on the error channel and the close.
+//
+// Unlike the API server, it sends no empty frame on the lowest writable
+// channel as the upgrade's "connection established": kubectl 1.32's
+// client-go starts reading the connection before it has made its streams
+// (kubernetes#131189, fixed by #131203 in 1.33), so a frame that arrives
+// at once can find no stream and kubectl prints "Unknown stream id 1,
+// discarding message". client-go never reads that frame. An exec's own
+// output comes only once its process has started, milliseconds later;
+// an attach to a container that is printing can still meet that client's
+// race, as it would against an API server.
 func serveWebSocketV5(w http.ResponseWriter, r *http.Request, opts Options, run SessionFunc, attach bool) {
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
 		remotecommand.StreamProtocolV5Name: {Binary: true, Channels: v5Channels(opts)},
@@ -58,18 +66,6 @@ func serveWebSocketV5(w http.ResponseWriter, r *http.Request, opts Options, run 
 		return
 	}
 	defer conn.Close()
-	var hello io.Writer
-	switch {
-	case opts.Stdout:
-		hello = streams[remotecommand.StreamStdOut]
-	case opts.Stderr:
-		hello = streams[remotecommand.StreamStdErr]
-	default:
-		hello = streams[remotecommand.StreamErr]
-	}
-	if _, err := hello.Write([]byte{}); err != nil {
-		return
-	}
 	ctx := r.Context()
 	var sio runtime.StreamIO
 	if opts.Stdin {
