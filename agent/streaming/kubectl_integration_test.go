@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,26 @@ func testKubectlExec(t *testing.T, b *board) {
 		if diff := cmp.Diff(in+"done\n", out); diff != "" {
 			t.Errorf("kubectl exec -i ... cat (-want +got):\n%s", diff)
 		}
+	})
+
+	t.Run("nothing on kubectl's stderr", func(t *testing.T) {
+		// kubectl 1.32 logs a frame that comes before it has made its
+		// streams ("Unknown stream id 1, discarding message"): a race
+		// that a busy machine makes likelier, so the exec runs many
+		// times, a few at once.
+		const workers, runs = 3, 12
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range runs {
+					out, errOut, err := b.kubectl(strings.NewReader("hello\nline 2\n"), "exec", "-i", "web", "-c", "main", "--", "sh", "-c", "cat; echo done")
+					if err != nil || out != "hello\nline 2\ndone\n" || errOut != "" {
+						t.Errorf("worker %d, run %d: kubectl exec -i ... cat; echo done: %v, stdout %q, stderr %q; want the input and done, nothing on stderr", w, i+1, err, out, errOut)
+					}
+				}
+			})
+		}
+		wg.Wait()
 	})
 
 	t.Run("container", func(t *testing.T) {
