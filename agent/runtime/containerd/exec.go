@@ -24,9 +24,11 @@ import (
 
 var _ runtime.Streamer = (*Runtime)(nil)
 
-// execDrainTimeout bounds how long an exec's output is copied after its
-// process exited: a background child that keeps the output open would
-// otherwise hold the session forever (containerd's CRI bounds it too).
+// execDrainTimeout bounds how long an exec's output copies may sit idle
+// after its process exited: a background child that keeps the output
+// open would otherwise hold the session forever (containerd's CRI can
+// bound it too). A copy that is writing to a slow client is not idle: its
+// output reaches the client before the exit status does.
 const execDrainTimeout = 2 * time.Second
 
 // execCleanupTimeout bounds the kill and delete of an exec process once
@@ -84,6 +86,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	}
 	if stderr == nil && !sio.TTY {
 		stderr = io.Discard
+	}
+	var output outputActivity
+	stdout = activityWriter{w: stdout, a: &output}
+	if stderr != nil {
+		stderr = activityWriter{w: stderr, a: &output}
 	}
 	stdin := &closingReader{ready: make(chan struct{})}
 	var streams []cio.Opt
@@ -151,7 +158,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	if err != nil {
 		return fmt.Errorf("%s: wait: %w", what, err)
 	}
-	r.drain(process.IO())
+	r.drain(ctx, process.IO(), &output)
 	if code != 0 {
 		return &runtime.ExitError{Cmd: slices.Clone(cmd), Code: int(code)}
 	}
@@ -186,9 +193,11 @@ func (r *Runtime) runningTask(ctx context.Context, id string) (containerd.Task, 
 	return task, spec, nil
 }
 
-// drain waits for the output copies to end after the process exited,
-// at most execDrainTimeout.
-func (r *Runtime) drain(pio cio.IO) {
+// drain waits for the output copies to end after the process exited:
+// until they have written everything to the client, unless they sit idle
+// (nothing being written, nothing written) for execDrainTimeout or the
+// client goes.
+func (r *Runtime) drain(ctx context.Context, pio cio.IO, output *outputActivity) {
 	if pio == nil {
 		return
 	}
@@ -197,11 +206,68 @@ func (r *Runtime) drain(pio cio.IO) {
 		pio.Wait()
 		close(copied)
 	}()
-	select {
-	case <-copied:
-	case <-time.After(execDrainTimeout):
-		// Delete cancels the copies; this goroutine then ends.
+	output.touch()
+	timer := time.NewTimer(execDrainTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-copied:
+			return
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			idle := output.idle()
+			if idle >= execDrainTimeout {
+				// Delete cancels the copies; the goroutine then ends.
+				return
+			}
+			timer.Reset(execDrainTimeout - idle)
+		}
 	}
+}
+
+// outputActivity is what an exec's output copies are doing: how many
+// writes to the client are under way and when the last one ended.
+type outputActivity struct {
+	mu       sync.Mutex
+	inFlight int
+	last     time.Time
+}
+
+// touch counts now as activity.
+func (a *outputActivity) touch() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last = time.Now()
+}
+
+// idle is how long no write has been under way; 0 while one is.
+func (a *outputActivity) idle() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inFlight > 0 {
+		return 0
+	}
+	return time.Since(a.last)
+}
+
+// activityWriter records its writes in an outputActivity.
+type activityWriter struct {
+	w io.Writer
+	a *outputActivity
+}
+
+func (w activityWriter) Write(p []byte) (int, error) {
+	w.a.mu.Lock()
+	w.a.inFlight++
+	w.a.mu.Unlock()
+	defer func() {
+		w.a.mu.Lock()
+		w.a.inFlight--
+		w.a.last = time.Now()
+		w.a.mu.Unlock()
+	}()
+	return w.w.Write(p)
 }
 
 // resizeLoop applies the client's terminal sizes until sizes closes or

@@ -148,3 +148,55 @@ func TestIntegrationExecShortStdin(t *testing.T) {
 		}
 	}
 }
+
+// slowWriter is a client that takes delay over every write.
+type slowWriter struct {
+	delay time.Duration
+	out   lockedBuffer
+}
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.out.Write(p)
+}
+
+// TestIntegrationExecOutputBeforeExit: Exec returns (and the session then
+// writes the exit status) only once the output has been written to the
+// client, however slow the client; a background child that holds the
+// output open with nothing to say holds it for execDrainTimeout only.
+func TestIntegrationExecOutputBeforeExit(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "drain")
+	tests := []struct {
+		name    string
+		cmd     string
+		delay   time.Duration // of each write to the client
+		want    string
+		maxTime time.Duration
+	}{
+		// The second line waits in the FIFO while the client takes the
+		// first, past the process's exit.
+		{"slow client", "echo one; sleep 0.2; echo two", execDrainTimeout + time.Second, "one\ntwo\n", 0},
+		// Bounded, not quick: the exec's delete then takes its whole
+		// execCleanupTimeout (the shim waits for the child's output).
+		{"background child", "sleep 60 & echo started", 0, "started\n", execDrainTimeout + execCleanupTimeout + 5*time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			client := &slowWriter{delay: tc.delay}
+			start := time.Now()
+			err := h.r.Exec(ctx, id, []string{"sh", "-c", tc.cmd}, runtime.StreamIO{Stdout: client, Stderr: io.Discard})
+			took := time.Since(start)
+			// Read at once: what the client has when Exec returns is what
+			// comes before the status.
+			if got := client.out.String(); err != nil || got != tc.want {
+				t.Errorf("exec sh -c %q: stdout %q, %v when it returned; want %q", tc.cmd, got, err, tc.want)
+			}
+			if tc.maxTime > 0 && took > tc.maxTime {
+				t.Errorf("exec sh -c %q took %v, want at most %v", tc.cmd, took, tc.maxTime)
+			}
+		})
+	}
+}
