@@ -218,7 +218,69 @@ func MkExt4(ctx context.Context, img string, p Partition, e Ext4) error {
 	if err := run(ctx, env, "", args...); err != nil {
 		return fmt.Errorf("write ext4 %s: %w", e.Label, err)
 	}
+	// mke2fs 1.47.0 copies each file's ctime and atime as the source has
+	// them, not E2FSPROGS_FAKE_TIME: the ctime is when SetTimes ran and the
+	// atime when mke2fs read the directory, so two builds a second apart
+	// differed. debugfs sets both to the epoch.
+	script, err := epochScript(e.Src, e.Epoch)
+	if err != nil {
+		return fmt.Errorf("write ext4 %s: %w", e.Label, err)
+	}
+	if err := debugfs(ctx, fmt.Sprintf("%s?offset=%d", img, p.Start), script); err != nil {
+		return fmt.Errorf("write ext4 %s: set times: %w", e.Label, err)
+	}
 	return nil
+}
+
+// debugfs runs requests on a filesystem opened for writing. debugfs exits
+// 0 whatever its requests do; an error is a line on stderr other than its
+// version banner.
+func debugfs(ctx context.Context, fsys, requests string) error {
+	cmd := exec.CommandContext(ctx, "debugfs", "-w", "-f", "-", fsys)
+	cmd.Stdin = strings.NewReader(requests)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("debugfs %s: %w: %s", fsys, err, strings.TrimSpace(stderr.String()))
+	}
+	var problems []string
+	for line := range strings.Lines(stderr.String()) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "debugfs ") {
+			problems = append(problems, line)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("debugfs %s: %s", fsys, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// epochScript is the debugfs requests that set the ctime and atime of
+// every file under src, as copied into the filesystem's root, to epoch.
+func epochScript(src string, epoch time.Time) (string, error) {
+	var b strings.Builder
+	at := "@" + strconv.FormatInt(epoch.Unix(), 10)
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		name := "/" + filepath.ToSlash(rel)
+		if rel == "." {
+			name = "/"
+		}
+		if strings.ContainsAny(name, " \"\n") {
+			return fmt.Errorf("file name %q: debugfs cannot name it", name)
+		}
+		for _, field := range []string{"ctime", "atime"} {
+			fmt.Fprintf(&b, "set_inode_field %s %s %s\n", name, field, at)
+		}
+		return nil
+	})
+	return b.String(), err
 }
 
 // FAT describes a FAT32 filesystem to write.

@@ -170,6 +170,18 @@ func TestIntegrationImage(t *testing.T) {
 
 	output(t, "e2fsck", "-fn", ext) // exits non-zero on any inconsistency
 
+	// Every file's times are the epoch (1700000000 = 0x6553f100), ctime and
+	// atime too: mke2fs copies those from the source tree, where they are
+	// the build's time (two builds a second apart differed).
+	for _, p := range []string{"/", "/pods", "/pods/web.yaml", "/.podboot", "/.podboot/placeholder", "/api/token"} {
+		stat := output(t, "debugfs", "-R", "stat "+p, ext)
+		for _, field := range []string{"ctime", "atime", "mtime"} {
+			if !strings.Contains(stat, field+": 0x6553f100:") {
+				t.Errorf("debugfs stat %s: %s is not the epoch:\n%s", p, field, stat)
+			}
+		}
+	}
+
 	// The same inputs give the same bytes.
 	img2, _ := writeImage(t, t.TempDir())
 	a, _ := os.ReadFile(img)
