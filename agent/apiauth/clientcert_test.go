@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
 
@@ -220,9 +221,6 @@ func TestEnsureReadOnlyToken(t *testing.T) {
 }
 
 func TestEnsureReadOnlyTokenReadOnlyFlash(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root writes into a read-only directory")
-	}
 	flash := t.TempDir()
 	c, err := Generate(nil, nil)
 	if err != nil {
@@ -232,10 +230,22 @@ func TestEnsureReadOnlyTokenReadOnlyFlash(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := filepath.Join(flash, Dir)
-	if err := os.Chmod(api, 0o500); err != nil {
-		t.Fatal(err)
+	if os.Geteuid() == 0 {
+		// Root writes through a mode of 0500: a read-only bind mount is a
+		// read-only flash for root too.
+		if err := unix.Mount(api, api, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(api, unix.MNT_DETACH) })
+		if err := unix.Mount("", api, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if err := os.Chmod(api, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(api, 0o700) })
 	}
-	t.Cleanup(func() { os.Chmod(api, 0o700) })
 	token, created, err := EnsureReadOnlyToken(flash)
 	if err == nil || !created || token == "" {
 		t.Errorf("EnsureReadOnlyToken on a read-only flash = %q, %v, %v; want a token to serve and the write error", token, created, err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/podboot/podboot/internal/integration"
 )
 
 // TestIntegrationKubectlExec runs the stock kubectl's exec, cp, attach and
@@ -89,7 +91,7 @@ func testKubectlExec(t *testing.T, b *board) {
 		// size on the resize stream, and the process sees it.
 		script, err := exec.LookPath("script")
 		if err != nil {
-			t.Skip("needs script(1) (bsdutils) for a terminal")
+			integration.Unavailable(t, "kubectl exec -t needs script(1) (bsdutils) for a terminal: %v", err)
 		}
 		kc := b.command(context.Background(), "exec", "-it", "web", "-c", "main", "--", "sh", "-c", "stty size; tty; echo $TERM")
 		line := "stty rows 33 cols 77; exec " + shellJoin(kc.Args)
