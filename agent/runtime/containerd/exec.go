@@ -295,7 +295,10 @@ func (r *Runtime) resizeLoop(p containerd.Process, sizes <-chan runtime.Terminal
 }
 
 // firstSizeWait bounds the wait for a terminal client's first size.
-const firstSizeWait = time.Second
+// kubectl sends it right after the handshake, but on a loaded machine
+// that took over a second once (CI: stty saw 0x0), and a client with a
+// terminal that never sends one only starts later, not wrongly.
+const firstSizeWait = 5 * time.Second
 
 // firstSize waits, at most firstSizeWait, for the client's first terminal
 // size.
