@@ -37,6 +37,8 @@ type Device struct {
 	Logs Logs `json:"logs,omitempty"`
 	// Images: what to do when a registry cannot be reached (see images.go).
 	Images Images `json:"images,omitempty"`
+	// OTA: signed over-the-air manifest updates (see ota.go).
+	OTA OTA `json:"ota,omitempty"`
 }
 
 // Network is the board's host network. The zero value is DHCP on the
@@ -151,6 +153,9 @@ func (d Device) validate() error {
 		return err
 	}
 	if err := d.Logs.validate(); err != nil {
+		return err
+	}
+	if err := d.OTA.validate(); err != nil {
 		return err
 	}
 	return d.Resources.validate()

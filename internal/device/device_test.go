@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -122,5 +123,39 @@ func TestLogsAndImagesDefaults(t *testing.T) {
 	off := false
 	if (Images{OfflineFallback: &off}).UseStoredWhenOffline() {
 		t.Error("offlineFallback: false still falls back")
+	}
+}
+
+func TestOTA(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "device.yaml")
+	good := "ota:\n  keys: [\"ed25519:AAAA\", \"ed25519:BBBB\"]\n  threshold: 2\n  source: oci://127.0.0.1:5000/fleet/edge:stable\n  insecure: true\n  pollInterval: 30s\n  healthDeadline: 2m\n  stableFor: 10s\n"
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := d.OTA
+	if !o.Enabled() || o.MinSigners() != 2 || o.SourceRef() != "127.0.0.1:5000/fleet/edge:stable" || !o.Insecure ||
+		o.Poll() != 30*time.Second || o.Deadline() != 2*time.Minute || o.Stable() != 10*time.Second {
+		t.Errorf("ota = %+v", o)
+	}
+	if def := (OTA{}); def.Enabled() || def.Poll() != 5*time.Minute || def.Deadline() != 5*time.Minute || def.Stable() != time.Minute || def.MinSigners() != 1 {
+		t.Errorf("defaults = %+v", def)
+	}
+	for _, bad := range []string{
+		"ota:\n  keys: [a]\n  threshold: 2\n",
+		"ota:\n  source: registry:5000/x:y\n",
+		"ota:\n  stableFor: -1s\n",
+		"ota:\n  sauce: x\n",
+	} {
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err == nil {
+			t.Errorf("Load(%q) = nil error, want one", bad)
+		}
 	}
 }
