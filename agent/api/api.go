@@ -41,6 +41,9 @@ type Options struct {
 	Flash Flash
 	// Streams runs exec, attach and port-forward; nil answers them 405.
 	Streams Streams
+	// OTA serves /podboot/v1/ota (GET: its status), .../ota/bundles
+	// (POST: a bundle) and .../ota/rollback (POST); nil answers them 501.
+	OTA OTA
 	// Log receives what cannot be told to a client (a log stream that
 	// failed midway, a recovered panic); nil discards it.
 	Log *slog.Logger
@@ -127,6 +130,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case PowerOffPath, RebootPath:
 		s.servePower(w, r, path)
+		return
+	case OTAPath, OTABundlesPath, OTARollbackPath:
+		s.serveOTA(w, r, path)
 		return
 	}
 	if s.routeMetrics(w, r, path) {

@@ -21,7 +21,8 @@ const (
 	GroupAdmin = "system:masters"
 	// GroupReadOnly may get, list and watch every resource and read pod
 	// logs and the non-resource paths, except podboot's own endpoints
-	// (/podboot/...); it may not write, exec, attach or port-forward.
+	// (/podboot/...) other than the OTA status (GET /podboot/v1/ota); it
+	// may not write, exec, attach or port-forward.
 	GroupReadOnly = "podboot:read-only"
 	// groupAuthenticated is added to every authenticated user, as
 	// kube-apiserver's AuthenticatedGroupAdder does.
@@ -160,7 +161,8 @@ var readOnlySubresources = map[string]bool{"": true, "log": true, "status": true
 // authorize decides a request as the RBAC roles the groups stand for
 // would: GroupAdmin is cluster-admin; GroupReadOnly is Kubernetes' view
 // role over every served resource (secrets included: see docs/api.md)
-// with pods/log, plus GET of the non-resource paths but podboot's own;
+// with pods/log, plus GET of the non-resource paths but podboot's own
+// (of those, only the OTA status);
 // every authenticated user has system:discovery and
 // system:public-info-viewer.
 func authorize(u User, info requestInfo) bool {
@@ -179,7 +181,10 @@ func authorize(u User, info requestInfo) bool {
 	if discoveryPath(info.path) {
 		return true
 	}
-	return readOnly && !strings.HasPrefix(info.path, "/podboot/") && info.path != "/podboot"
+	if strings.HasPrefix(info.path, "/podboot/") || info.path == "/podboot" {
+		return readOnly && readOnlyPodbootPath(info.path)
+	}
+	return readOnly
 }
 
 // discoveryPath matches the nonResourceURLs of kube-apiserver's
