@@ -37,6 +37,9 @@ type Set struct {
 type Location struct {
 	File  string // the file's name in the directory
 	Index int    // the document's index in the file, as DocumentError counts
+	// Fleet says the file is in the running OTA generation's pods
+	// directory, not the board's own (only in a Set made by Union).
+	Fleet bool
 }
 
 // ObjectKey names an object: its kind ("Pod", "ConfigMap", "Secret",
@@ -185,6 +188,15 @@ func merge(results []*fileResult) *Set {
 		}
 		s.Errors = append(s.Errors, r.errors...)
 	}
+	s.sortObjects()
+	slices.SortStableFunc(s.Errors, func(a, b *DocumentError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Index, b.Index))
+	})
+	return s
+}
+
+// sortObjects sorts each kind's objects by namespace and name.
+func (s *Set) sortObjects() {
 	byNamespaceName := func(ans, an, bns, bn string) int {
 		return cmp.Or(cmp.Compare(ans, bns), cmp.Compare(an, bn))
 	}
@@ -198,10 +210,6 @@ func merge(results []*fileResult) *Set {
 		return byNamespaceName(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	slices.SortFunc(s.Namespaces, func(a, b *corev1.Namespace) int { return cmp.Compare(a.Name, b.Name) })
-	slices.SortStableFunc(s.Errors, func(a, b *DocumentError) int {
-		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Index, b.Index))
-	})
-	return s
 }
 
 // Object returns the object the Set holds under k.
