@@ -37,6 +37,15 @@ const (
 	MaxManifestSize = 4 << 20
 )
 
+// Errors a download wraps, for the controller to tell them apart.
+var (
+	// ErrTruncated: the body ended early; the partial is kept and the
+	// next Fetch resumes after it.
+	ErrTruncated = errors.New("truncated")
+	// ErrTooLarge: the registry sends more than the descriptor's size.
+	ErrTooLarge = errors.New("larger than its descriptor")
+)
+
 // Manifest media types: fetched through the registry's manifests endpoint,
 // everything else through its blobs endpoint.
 var manifestMediaTypes = map[string]bool{
@@ -318,12 +327,12 @@ func (r *Registry) downloadBlob(ctx context.Context, repo *remote.Repository, de
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("download blob %s from %s: truncated at %d of %d bytes (kept for resuming): %w", desc.Digest, r.Ref, have+n, desc.Size, err)
+			return fmt.Errorf("download blob %s from %s: %w at %d of %d bytes (kept for resuming): %w", desc.Digest, r.Ref, ErrTruncated, have+n, desc.Size, err)
 		}
 		if extra, _ := body.Read(make([]byte, 1)); extra > 0 {
 			r.discard(f, partial)
 			f = nil
-			return fmt.Errorf("download blob %s from %s: the registry sent more than its %d bytes", desc.Digest, r.Ref, desc.Size)
+			return fmt.Errorf("download blob %s from %s: %w: the registry sent more than its %d bytes", desc.Digest, r.Ref, ErrTooLarge, desc.Size)
 		}
 	}
 	if !hash.Verified() {
@@ -414,7 +423,7 @@ func (r *Registry) get(ctx context.Context, repo *remote.Repository, desc ocispe
 	}
 	if want := desc.Size - from; resp.ContentLength > want {
 		resp.Body.Close()
-		return fail(fmt.Errorf("the registry sends %d bytes from offset %d, more than the blob's %d", resp.ContentLength, from, desc.Size))
+		return fail(fmt.Errorf("%w: the registry sends %d bytes from offset %d, more than the blob's %d", ErrTooLarge, resp.ContentLength, from, desc.Size))
 	}
 	return &stallReader{body: resp.Body, timer: timer, stall: stall, cancel: cancel, ctx: ctx, errStalled: errStalled}, from, nil
 }

@@ -312,8 +312,8 @@ func TestFetchResume(t *testing.T) {
 			r := &Registry{Ref: a.ref, PlainHTTP: true, CacheDir: dir}
 
 			_, err := readAll(t, r.Storage(), a.layer)
-			if err == nil || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), a.layer.Digest.String()) {
-				t.Fatalf("first fetch: %v, want an error naming %s and \"truncated\"", err, a.layer.Digest)
+			if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), a.layer.Digest.String()) {
+				t.Fatalf("first fetch: %v, want ErrTruncated naming %s and \"truncated\"", err, a.layer.Digest)
 			}
 			if diff := cmp.Diff([]string{fmt.Sprintf("%s.partial %d", cacheName(a.layer), cut)}, cacheFiles(t, dir)); diff != "" {
 				t.Fatalf("cache after the cut (-want +got):\n%s", diff)
@@ -371,15 +371,15 @@ func TestFetchStalled(t *testing.T) {
 // renamed complete, and what cannot become it is not kept.
 func TestFetchRefused(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		faults   *faults
-		short    int64 // the descriptor claims this many bytes fewer than the blob has
-		want     string
-		mismatch bool
+		name   string
+		faults *faults
+		short  int64 // the descriptor claims this many bytes fewer than the blob has
+		want   string
+		is     error
 	}{
-		{name: "bytes differ from the digest", faults: &faults{flipByte: true}, want: "do not have that digest", mismatch: true},
-		{name: "larger than its descriptor", faults: &faults{}, short: 100, want: "more than the blob's"},
-		{name: "larger than its descriptor, no Content-Length", faults: &faults{noLength: true}, short: 100, want: "more than its"},
+		{name: "bytes differ from the digest", faults: &faults{flipByte: true}, want: "do not have that digest", is: content.ErrMismatchedDigest},
+		{name: "larger than its descriptor", faults: &faults{}, short: 100, want: "more than the blob's", is: ErrTooLarge},
+		{name: "larger than its descriptor, no Content-Length", faults: &faults{noLength: true}, short: 100, want: "more than its", is: ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := testRegistry(t, tc.faults)
@@ -391,8 +391,8 @@ func TestFetchRefused(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), desc.Digest.String()) {
 				t.Fatalf("fetch: %v, want an error naming %s and %q", err, desc.Digest, tc.want)
 			}
-			if tc.mismatch && !errors.Is(err, content.ErrMismatchedDigest) {
-				t.Errorf("fetch: %v is not content.ErrMismatchedDigest", err)
+			if !errors.Is(err, tc.is) {
+				t.Errorf("fetch: %v is not %v", err, tc.is)
 			}
 			for _, name := range cacheFiles(t, dir) {
 				if !strings.HasSuffix(name, ".partial 0") {
