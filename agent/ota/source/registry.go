@@ -279,6 +279,9 @@ func (r *Registry) downloadBlob(ctx context.Context, repo *remote.Repository, de
 		if f != nil {
 			f.Close()
 		}
+		if st, serr := os.Stat(partial); err != nil && serr == nil && st.Size() == 0 {
+			os.Remove(partial) // nothing to resume: leave no litter
+		}
 	}()
 	st, err := f.Stat()
 	if err != nil {
