@@ -411,17 +411,7 @@ func (m *Machine) gc() error {
 
 // recover is Open's work; see Open and docs/ota.md.
 func (m *Machine) recover() error {
-	root := filepath.Join(m.dir, genName)
-	if _, err := m.fsys.ReadDir(root); errors.Is(err, fs.ErrNotExist) {
-		if err := m.fsys.MkdirAll(root, 0o755); err != nil {
-			return err
-		}
-		for _, d := range []string{filepath.Dir(m.dir), m.dir} {
-			if err := m.fsys.SyncDir(d); err != nil {
-				return err
-			}
-		}
-	} else if err != nil {
+	if err := m.ensureDir(filepath.Join(m.dir, genName)); err != nil {
 		return err
 	}
 	if err := m.load(); err != nil {
@@ -442,6 +432,31 @@ func (m *Machine) recover() error {
 		return err
 	}
 	return m.gc()
+}
+
+// ensureDir makes p and its missing parents durably: each directory made
+// is synced into its parent, or a power cut could take the whole OTA
+// directory away after a state was written into it.
+func (m *Machine) ensureDir(p string) error {
+	if _, err := m.fsys.ReadDir(p); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	missing := []string{p}
+	for d := filepath.Dir(p); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := m.fsys.ReadDir(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := m.fsys.MkdirAll(p, 0o755); err != nil {
+		return err
+	}
+	for _, d := range slices.Backward(missing) {
+		if err := m.fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *Machine) removeIfPresent(p string) error {
