@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -98,6 +100,9 @@ func (f *flash) Save(ctx context.Context, obj runtime.Object, w api.WriteInfo) (
 	if err != nil {
 		return nil, err
 	}
+	if err := f.refuseFleet(key, false); err != nil {
+		return nil, err
+	}
 	_, exists := snap.Set.Source(key)
 	if !exists && key.Namespace != "" {
 		// The namespace lifecycle admission's refusal.
@@ -173,6 +178,9 @@ func (f *flash) Remove(ctx context.Context, kind, namespace, name string, grace 
 	if err != nil {
 		return nil, err
 	}
+	if err := f.refuseFleet(key, true); err != nil {
+		return nil, err
+	}
 	changes := removals(snap.Set, key)
 	live, inStore := f.st.Get(kind, key.Namespace, name)
 	if len(changes) == 0 {
@@ -225,6 +233,31 @@ func (f *flash) Remove(ctx context.Context, kind, namespace, name string, grace 
 		return now, nil
 	}
 	return nil, nil
+}
+
+// refuseFleet refuses a write to an object of the running OTA generation's
+// set: the bundle is its source of truth, and a write to the board's own
+// manifests would only shadow it (the own object wins) until the next
+// generation. A namespace is the fleet's when the fleet declares it and
+// the board's own manifests do not; removing one is refused too while the
+// fleet has objects in it, which a namespace's deletion cannot remove.
+// The refusal is a 403 Forbidden, as an admission plugin's.
+func (f *flash) refuseFleet(key manifest.ObjectKey, remove bool) error {
+	gen, ok := f.apply.fleetManaged(key)
+	if !ok && remove && key.Kind == store.KindNamespace {
+		gen, ok = f.apply.fleetUses(key.Name)
+	}
+	if !ok {
+		return nil
+	}
+	gr := groupResource(key.Kind)
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusForbidden,
+		Reason:  metav1.StatusReasonForbidden,
+		Details: &metav1.StatusDetails{Group: gr.Group, Kind: gr.Resource, Name: key.Name},
+		Message: fmt.Sprintf("%s %q is managed by OTA generation %d: change it with a new bundle", gr.String(), key.Name, gen),
+	}}
 }
 
 // waitGrace waits (bounded) until the store shows the terminating pod with

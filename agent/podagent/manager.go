@@ -109,6 +109,22 @@ func (p *podManager) start(ctx context.Context, g *errgroup.Group) {
 	})
 }
 
+// SetFleet makes set (nil: none) the fleet's pods, configmaps and secrets,
+// of OTA generation generation: they replace the previous generation's as
+// a whole, applied at once with the board's own manifests, which win a
+// collision. A pod unchanged from the previous generation keeps its UID,
+// and runs on. Called before start, the first apply holds them.
+func (p *podManager) SetFleet(set *manifest.Set, generation uint64) {
+	p.apply.setFleet(set, generation)
+}
+
+// Own is the board's own manifest Set, as the watcher last read the
+// flash's pods directory (nil before its first read), for the OTA
+// controller's collision check of a bundle.
+func (p *podManager) Own() *manifest.Set {
+	return p.apply.ownSet()
+}
+
 // stopAll is the power-off: every pod stopped gracefully, within timeout.
 func (p *podManager) stopAll(timeout time.Duration) {
 	p.log.Info("stopping all pods")

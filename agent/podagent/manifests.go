@@ -2,6 +2,7 @@ package podagent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sort"
@@ -32,11 +33,19 @@ type desiredSetter interface {
 	SetDeletionGrace(uid types.UID, seconds int64)
 }
 
-// manifestApplier applies a manifest Set: pods to the manager; namespaces,
-// configmaps and secrets to the store; and each rejected document as a log
-// line and a Warning event, so `kubectl get events` shows why a pod is not
-// there. The watcher and the API's Flash both apply through it, one Set at
-// a time (the watcher's lock).
+// annotationOTAGeneration is on every pod of the fleet set: the OTA
+// generation it came from, for `kubectl get pod -o yaml` and the health
+// gate. agent/manifest leaves annotations out of the UID, so a pod that
+// is the same in the next generation keeps running.
+const annotationOTAGeneration = "podboot.dev/ota-generation"
+
+// manifestApplier applies the desired state: the union of the board's own
+// manifest Set (the watcher's) and the running OTA generation's (SetFleet),
+// the own one winning a collision. Pods go to the manager; namespaces,
+// configmaps and secrets to the store; each rejected document and each
+// collision become a log line and a Warning event, so `kubectl get events`
+// shows why a pod is not there. The watcher, the API's Flash (through the
+// watcher) and SetFleet apply through it, one at a time (applyMu).
 type manifestApplier struct {
 	st   *store.Store
 	mgr  desiredSetter
@@ -50,7 +59,19 @@ type manifestApplier struct {
 	// applied, when set, runs after each Set is handed to the manager.
 	applied func()
 
+	// applyMu makes each apply one step; reported and collided are its.
+	applyMu sync.Mutex
+	// collided remembers collisions already reported, as reported does
+	// errors.
+	collided map[string]bool
+
 	mu sync.Mutex // the namespaces in the store (apply, finalizeNamespaces), the fields below
+	// own is the watcher's last Set (nil before the first); fleet the
+	// running OTA generation's (nil: none) and generation its number.
+	// Written holding applyMu and mu, so either lock reads them.
+	own        *manifest.Set
+	fleet      *manifest.Set
+	generation uint64
 	// pods is the last Set's pods by namespace/name; nil before the first.
 	pods map[string]*corev1.Pod
 	// awaiting are the pods whose change the store does not show yet
@@ -76,11 +97,110 @@ func (a *manifestApplier) clock() time.Time {
 	return time.Now()
 }
 
-func (a *manifestApplier) apply(set *manifest.Set) {
+// apply is the watcher's onChange: own is the board's own Set, applied
+// with the current fleet set.
+func (a *manifestApplier) apply(own *manifest.Set) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
 	a.mu.Lock()
-	a.expectLocked(set.Pods)
+	a.own = own
 	a.mu.Unlock()
-	a.mgr.SetDesired(set.Pods)
+	a.applyLocked()
+}
+
+// setFleet makes set (nil: none) the fleet set, of OTA generation
+// generation, and applies it with the watcher's last own Set at once: the
+// previous generation's pods that set does not hold go, as a whole.
+// Before the watcher's first Set it only remembers set, so that the first
+// apply holds both (a first apply without the fleet pods would stop those
+// the reconcile manager restored).
+func (a *manifestApplier) setFleet(set *manifest.Set, generation uint64) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.mu.Lock()
+	a.fleet, a.generation = set, generation
+	if set == nil {
+		a.generation = 0
+	}
+	first := a.own == nil
+	a.mu.Unlock()
+	if first {
+		return
+	}
+	a.applyLocked()
+}
+
+// ownSet is the watcher's last Set (nil before the first).
+func (a *manifestApplier) ownSet() *manifest.Set {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.own
+}
+
+// fleetManaged reports whether key is the fleet set's (it defines it and
+// the board's own Set does not), and the generation it comes from.
+func (a *manifestApplier) fleetManaged(key manifest.ObjectKey) (uint64, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fleet == nil {
+		return 0, false
+	}
+	if a.own != nil {
+		if _, own := a.own.Source(key); own {
+			return 0, false
+		}
+	}
+	_, ok := a.fleet.Source(key)
+	return a.generation, ok
+}
+
+// fleetUses reports whether the fleet set (not the board's own) declares
+// the namespace or defines an object in it, and the generation.
+func (a *manifestApplier) fleetUses(namespace string) (uint64, bool) {
+	a.mu.Lock()
+	fleet, gen := a.fleet, a.generation
+	a.mu.Unlock()
+	if fleet == nil {
+		return 0, false
+	}
+	if g, ok := a.fleetManaged(manifest.ObjectKey{Kind: store.KindNamespace, Name: namespace}); ok {
+		return g, true
+	}
+	for _, p := range fleet.Pods {
+		if p.Namespace == namespace {
+			return gen, true
+		}
+	}
+	for _, c := range fleet.ConfigMaps {
+		if c.Namespace == namespace {
+			return gen, true
+		}
+	}
+	for _, c := range fleet.Secrets {
+		if c.Namespace == namespace {
+			return gen, true
+		}
+	}
+	return 0, false
+}
+
+// applyLocked applies the union of the own and fleet sets; applyMu is held.
+func (a *manifestApplier) applyLocked() {
+	a.mu.Lock()
+	own, fleet, generation := a.own, a.fleet, a.generation
+	a.mu.Unlock()
+	set, collisions := manifest.Union(own, fleet)
+	pods := make([]*corev1.Pod, len(set.Pods))
+	for i, p := range set.Pods {
+		pods[i] = p
+		if set.FromFleet(manifest.ObjectKey{Kind: store.KindPod, Namespace: p.Namespace, Name: p.Name}) {
+			pods[i] = withAnnotation(p, annotationOTAGeneration, fmt.Sprint(generation))
+		}
+	}
+	a.mu.Lock()
+	a.expectLocked(pods)
+	a.mu.Unlock()
+	a.mgr.SetDesired(pods)
 	a.applyNamespaces(set)
 	a.applyConfigData(set)
 	seen := map[string]bool{}
@@ -94,10 +214,48 @@ func (a *manifestApplier) apply(set *manifest.Set) {
 		a.rec.Eventf(a.eventTarget(e), corev1.EventTypeWarning, "FailedManifest", "%s", msg)
 	}
 	a.reported = seen
+	a.reportCollisions(set, own, fleet, generation, collisions)
 	if a.applied != nil {
 		a.applied()
 	}
-	a.log.Info("manifests applied", "pods", len(set.Pods), "configmaps", len(set.ConfigMaps), "secrets", len(set.Secrets), "errors", len(set.Errors))
+	a.log.Info("manifests applied", "pods", len(set.Pods), "configmaps", len(set.ConfigMaps), "secrets", len(set.Secrets), "errors", len(set.Errors), "otaGeneration", generation, "collisions", len(collisions))
+}
+
+// reportCollisions logs, and leaves a Warning event on the board's own
+// object for, each object the board's own manifests and the fleet set
+// both define, once while it lasts. A bundle that collides is refused, so
+// this is a file added by hand after its generation was committed.
+func (a *manifestApplier) reportCollisions(set, own, fleet *manifest.Set, generation uint64, collisions []manifest.ObjectKey) {
+	seen := map[string]bool{}
+	for _, k := range collisions {
+		ownAt, _ := own.Source(k)
+		fleetAt, _ := fleet.Source(k)
+		fleetFile := fmt.Sprintf("ota/gen/%020d/pods/%s", generation, fleetAt.File)
+		msg := fmt.Sprintf("%s is defined by the board's own manifest pods/%s, document %d, and by OTA generation %d's %s, document %d: the board's own is kept (remove one of them)",
+			k, ownAt.File, ownAt.Index, generation, fleetFile, fleetAt.Index)
+		seen[msg] = true
+		if a.collided[msg] {
+			continue
+		}
+		a.log.Warn("manifest collides with the OTA generation's", "kind", k.Kind, "namespace", k.Namespace, "name", k.Name,
+			"file", "pods/"+ownAt.File, "document", ownAt.Index, "otaGeneration", generation, "otaFile", fleetFile, "otaDocument", fleetAt.Index)
+		if obj, ok := set.Object(k); ok {
+			a.rec.Eventf(obj, corev1.EventTypeWarning, "OTACollision", "%s", msg)
+		}
+	}
+	a.collided = seen
+}
+
+// withAnnotation is a shallow copy of p with the annotation set; p, shared
+// with the Set it came from, is not changed.
+func withAnnotation(p *corev1.Pod, key, value string) *corev1.Pod {
+	out := *p
+	out.Annotations = maps.Clone(p.Annotations)
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[key] = value
+	return &out
 }
 
 // expectLocked records which pods changed since the last Set (new, a new
