@@ -426,8 +426,11 @@ func TestFetchCached(t *testing.T) {
 	if diff := cmp.Diff([]string{""}, f.blobGets()); diff != "" {
 		t.Errorf("blob GETs (-want +got):\n%s", diff)
 	}
-	if f.other != 1 {
-		t.Errorf("%d manifest requests, want 1", f.other)
+	f.mu.Lock()
+	other := f.other
+	f.mu.Unlock()
+	if other != 1 {
+		t.Errorf("%d manifest requests, want 1", other)
 	}
 
 	path := filepath.Join(dir, cacheName(a.layer))
