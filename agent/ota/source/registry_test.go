@@ -453,6 +453,19 @@ func TestFetchCached(t *testing.T) {
 	if diff := cmp.Diff([]string{"", ""}, f.blobGets()); diff != "" {
 		t.Errorf("blob GETs (-want +got):\n%s", diff)
 	}
+
+	// A complete file of the wrong size (cut on a flash that lied about
+	// its fsync) is not served: it is downloaded again.
+	if err := os.WriteFile(path, a.layerData[:1000], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err = readAll(t, r.Storage(), a.layer)
+	if err != nil || !bytes.Equal(got, a.layerData) {
+		t.Fatalf("fetch over a short cache file: %v", err)
+	}
+	if diff := cmp.Diff([]string{"", "", ""}, f.blobGets()); diff != "" {
+		t.Errorf("blob GETs (-want +got):\n%s", diff)
+	}
 }
 
 func TestPrune(t *testing.T) {
