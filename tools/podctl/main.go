@@ -31,9 +31,22 @@ type Config struct {
 	User     string
 	ReadOnly bool
 	Duration time.Duration
-	Output   string
-	Flash    string
-	Args     []string // the command and its arguments
+	// Output is kubeconfig's file, ota build's bundle, or "json" for ota
+	// status, push and rollback.
+	Output string
+	Flash  string
+	// ota build: the signing keys (k-of-n: several), the generation, the
+	// pods and images directories, and the statement's fleet, channel,
+	// lifetime and rotation to next keys; ota publish: plain HTTP.
+	Keys           []string
+	Generation     uint64
+	Pods, Images   string
+	Fleet, Channel string
+	Expires        time.Duration
+	NextKeys       []string
+	NextThreshold  int
+	PlainHTTP      bool
+	Args           []string // the command and its arguments
 
 	// From the environment.
 	KubeconfigEnv, Home string
@@ -83,12 +96,28 @@ const usage = `podctl: a small client of a podboot agent's API
   podctl reboot
   podctl kubeconfig --user NAME [--read-only] [--duration 8760h] [-o FILE]
   podctl kubeconfig --flash DIR --server URL --user NAME [--read-only] [-o FILE]
+  podctl ota keygen KEY
+  podctl ota build --key KEY [--key KEY2...] --generation N --pods DIR [--images DIR]
+      [--channel NAME] [--fleet NAME] [--expires 720h]
+      [--next-key FILE.pub...] [--next-threshold K] -o BUNDLE.tar
+  podctl ota push BUNDLE.tar
+  podctl ota publish [--plain-http] BUNDLE.tar REGISTRY/REPO:TAG
+  podctl ota status [-o json]
+  podctl ota rollback
 
 kubeconfig writes a kubeconfig for a new user with a client certificate the
 board's CA signs (asked of the board with an admin's kubeconfig or token,
 or, with --flash, signed with the CA key of a board's flash mounted here).
 --vsock goes with --token: the vsock listener takes the flash's bearer
 tokens (api/token, api/read-only-token).
+
+ota keygen writes an ed25519 signing key KEY (mode 0600) and KEY.pub, the
+line device.yaml's ota.keys takes. ota build writes a signed bundle (an
+OCI image layout tar); ota push sends it to the board, ota publish to a
+registry the boards poll (docker login's credentials). ota status prints
+the generation running, the one on trial and those that failed (-o json:
+as the board sends it); ota rollback goes back to the previous committed
+generation.
 
 Flags may come before or after the command, as with kubectl.
 `
@@ -119,8 +148,18 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.User, "user", "", "kubeconfig: the new user's name (its client certificate's CommonName)")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "kubeconfig: a read-only user (get, list, watch, logs; group "+apiauth.GroupReadOnly+") instead of an admin ("+apiauth.GroupAdmin+")")
 	fs.DurationVar(&cfg.Duration, "duration", apiauth.DefaultClientValidity, "kubeconfig: how long the client certificate is valid")
-	fs.StringVar(&cfg.Output, "output", "", "kubeconfig: write it to this file (mode 0600) instead of stdout")
+	fs.StringVar(&cfg.Output, "output", "", "kubeconfig: write it to this file (mode 0600) instead of stdout; ota build: the bundle file; ota status, push, rollback: json")
 	fs.StringVar(&cfg.Output, "o", "", "shorthand for --output")
+	fs.Var((*stringList)(&cfg.Keys), "key", "ota build: a private key to sign with (repeat for k-of-n)")
+	fs.Uint64Var(&cfg.Generation, "generation", 0, "ota build: the bundle's generation (above every one before it)")
+	fs.StringVar(&cfg.Pods, "pods", "", "ota build: the directory of the generation's pod manifests")
+	fs.StringVar(&cfg.Images, "images", "", "ota build: a directory of image archives (*.tar) to import on the board")
+	fs.StringVar(&cfg.Channel, "channel", "", "ota build: the channel (a board whose ota.channel differs refuses it)")
+	fs.StringVar(&cfg.Fleet, "fleet", "", "ota build: the fleet's name, for the record")
+	fs.DurationVar(&cfg.Expires, "expires", 0, "ota build: refused by boards with a trusted clock this long after now (0: never)")
+	fs.Var((*stringList)(&cfg.NextKeys), "next-key", "ota build: a public key file (KEY.pub) the boards trust once this generation commits (repeat; key rotation)")
+	fs.IntVar(&cfg.NextThreshold, "next-threshold", 0, "ota build: how many of the next keys must sign (0: one)")
+	fs.BoolVar(&cfg.PlainHTTP, "plain-http", false, "ota publish: talk plain HTTP to the registry")
 	fs.StringVar(&cfg.Flash, "flash", "", "kubeconfig: sign with the CA key of this mounted board flash instead of asking the board")
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -149,13 +188,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cmd, args := cfg.Args[0], cfg.Args[1:]
 	switch cmd {
 	case "get", "logs", "version", "poweroff", "reboot":
+	case "ota":
+		return runOTA(ctx, cfg, args)
 	case "kubeconfig":
 		if len(args) != 0 {
 			return fmt.Errorf("kubeconfig: unexpected arguments %q: podctl kubeconfig --user NAME [--read-only] [-o FILE]", args)
 		}
 		return newKubeconfig(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown command %q (want get, logs, version, poweroff, reboot or kubeconfig)", cmd)
+		return fmt.Errorf("unknown command %q (want get, logs, version, poweroff, reboot, kubeconfig or ota)", cmd)
 	}
 	c, ns, err := connect(cfg)
 	if err != nil {
@@ -242,4 +283,14 @@ func findServer(cfg Config) (target, error) {
 		t.Cluster.CertificateAuthority, t.Cluster.CertificateAuthorityData = cfg.CA, nil
 	}
 	return t, nil
+}
+
+// stringList is a flag that may repeat; each value is appended.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
