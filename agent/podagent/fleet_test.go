@@ -1,6 +1,7 @@
 package podagent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +23,8 @@ import (
 
 	"github.com/podboot/podboot/agent/api"
 	"github.com/podboot/podboot/agent/manifest"
+	"github.com/podboot/podboot/agent/reconcile"
+	"github.com/podboot/podboot/agent/runtime/fake"
 	"github.com/podboot/podboot/agent/store"
 )
 
@@ -341,5 +345,65 @@ func TestFleetWritesThroughTheAPI(t *testing.T) {
 	}
 	if now := get(); now != live {
 		t.Errorf("the fleet pod changed:\n%s\nwas\n%s", now, live)
+	}
+}
+
+// TestFleetSwitchWithTheReconcileManager: through the real reconcile
+// manager on the fake runtime, a pod the next generation holds unchanged
+// is republished with the new generation's annotation under the same UID,
+// and its container is neither stopped nor started again.
+func TestFleetSwitchWithTheReconcileManager(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	st := store.New(nil)
+	rec := store.NewRecorder(st, "board-1", nil)
+	rt := fake.New()
+	rt.SetPullable("nginx")
+	mgr, err := reconcile.NewManager(reconcile.Config{Runtime: rt, Pods: storePublisher{st: st, log: log}, Events: rec,
+		LogRoot: t.TempDir(), NodeName: "board-1", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Name: "board-1"}}
+	a := &manifestApplier{st: st, mgr: mgr, rec: rec, node: node, log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Run(gctx) })
+	t.Cleanup(func() {
+		cancel()
+		_ = g.Wait()
+	})
+	opts := manifest.Options{NodeName: "board-1"}
+	web := flashPod("web", "nginx")
+	a.setFleet(manifest.Decode("web.yaml", []byte(web), opts), 5)
+	a.apply(manifest.Decode("none.yaml", nil, opts)) // the watcher's first Set: an empty directory
+
+	waitPod := func(what string, ok func(*corev1.Pod) bool) *corev1.Pod {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if o, found := st.Get(store.KindPod, "default", "web"); found && ok(o.(*corev1.Pod)) {
+				return o.(*corev1.Pod)
+			}
+			if time.Now().After(deadline) {
+				o, _ := st.Get(store.KindPod, "default", "web")
+				t.Fatalf("web never %s: %+v\ncalls %v", what, o, rt.Calls())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	before := waitPod("Running at generation 5", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && p.Annotations[annotationOTAGeneration] == "5"
+	})
+	calls := len(rt.Calls())
+
+	a.setFleet(manifest.Decode("all.yaml", []byte(web), opts), 6)
+	after := waitPod("annotated with generation 6", func(p *corev1.Pod) bool { return p.Annotations[annotationOTAGeneration] == "6" })
+	if after.UID != before.UID || after.Status.Phase != corev1.PodRunning || after.DeletionTimestamp != nil {
+		t.Errorf("after the switch: uid %s phase %s deletion %v; want uid %s, Running, not terminating", after.UID, after.Status.Phase, after.DeletionTimestamp, before.UID)
+	}
+	for _, c := range rt.Calls()[calls:] {
+		if strings.Contains(c, "Stop") || strings.Contains(c, "Create") || strings.Contains(c, "Start") {
+			t.Errorf("the generation switch restarted an unchanged pod's container: runtime call %q", c)
+		}
 	}
 }
