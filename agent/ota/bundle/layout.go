@@ -140,7 +140,7 @@ func (s *tarStorage) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tarFile{File: f, r: io.NewSectionReader(f, e.off, e.size)}, nil
+	return &tarFile{f: f, r: io.NewSectionReader(f, e.off, e.size)}, nil
 }
 
 func (s *tarStorage) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
@@ -169,11 +169,14 @@ func blobName(desc ocispec.Descriptor) string {
 	return path.Join(ocispec.ImageBlobsDir, desc.Digest.Algorithm().String(), desc.Digest.Encoded())
 }
 
-// tarFile is one entry of the tar: reads stay inside it.
+// tarFile is one entry of the tar: reads stay inside it. The *os.File is
+// not embedded: its Seek, ReadAt and WriteTo would escape the entry.
 type tarFile struct {
-	*os.File
+	f *os.File
 	r *io.SectionReader
 }
+
+func (f *tarFile) Close() error { return f.f.Close() }
 
 func (f *tarFile) Read(p []byte) (int, error) { return f.r.Read(p) }
 

@@ -114,23 +114,25 @@ func fetchSmall(ctx context.Context, store content.Fetcher, desc ocispec.Descrip
 	vr := content.NewVerifyReader(io.LimitReader(rc, limit+1), desc)
 	buf := bytes.NewBuffer(make([]byte, 0, desc.Size))
 	if _, err := buf.ReadFrom(vr); err != nil {
-		return nil, fetchRefusal(0, what, desc, int64(buf.Len()), err)
+		return nil, fetchRefusal(0, "the "+what, desc, int64(buf.Len()), ReasonMalformed, err)
 	}
 	if err := vr.Verify(); err != nil {
-		return nil, fetchRefusal(0, what, desc, int64(buf.Len()), err)
+		return nil, fetchRefusal(0, "the "+what, desc, int64(buf.Len()), ReasonMalformed, err)
 	}
 	return buf.Bytes(), nil
 }
 
-// fetchRefusal turns a verification error into the refusal it means.
-func fetchRefusal(gen uint64, what string, desc ocispec.Descriptor, got int64, err error) error {
+// fetchRefusal turns a verification error into the refusal it means; a
+// blob whose bytes are not what was named is refused with mismatch
+// (LayerMismatch for a layer, Malformed for the manifest and statement).
+func fetchRefusal(gen uint64, what string, desc ocispec.Descriptor, got int64, mismatch string, err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return refuse(gen, ReasonTruncated, "%s is truncated: %d of %d bytes", what, got, desc.Size)
 	case errors.Is(err, content.ErrTrailingData):
-		return refuse(gen, ReasonLayerMismatch, "%s is longer than the %d bytes it should have", what, desc.Size)
+		return refuse(gen, mismatch, "%s is longer than the %d bytes it should have", what, desc.Size)
 	case errors.Is(err, content.ErrMismatchedDigest):
-		return refuse(gen, ReasonLayerMismatch, "%s does not match its digest %s", what, desc.Digest)
+		return refuse(gen, mismatch, "%s does not match its digest %s", what, desc.Digest)
 	}
 	return fmt.Errorf("read %s %s: %w", what, desc.Digest, err)
 }
@@ -232,14 +234,14 @@ func (r *blobReader) Read(p []byte) (int, error) {
 	r.n += int64(n)
 	if err == io.EOF {
 		if verr := r.vr.Verify(); verr != nil {
-			r.err = fetchRefusal(r.gen, fmt.Sprintf("layer %q", r.layer.Name), r.desc, r.n, verr)
+			r.err = fetchRefusal(r.gen, fmt.Sprintf("layer %q", r.layer.Name), r.desc, r.n, ReasonLayerMismatch, verr)
 			return n, r.err
 		}
 		r.verified = true
 		return n, io.EOF
 	}
 	if err != nil {
-		r.err = fetchRefusal(r.gen, fmt.Sprintf("layer %q", r.layer.Name), r.desc, r.n, err)
+		r.err = fetchRefusal(r.gen, fmt.Sprintf("layer %q", r.layer.Name), r.desc, r.n, ReasonLayerMismatch, err)
 		return n, r.err
 	}
 	return n, nil
