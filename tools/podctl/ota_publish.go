@@ -42,11 +42,13 @@ func otaPublish(ctx context.Context, bundlePath, ref string, plainHTTP bool, std
 		return fmt.Errorf("ota publish: %w", err)
 	}
 	repo.PlainHTTP = plainHTTP
-	client := &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache()}
-	if store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
-		client.Credential = credentials.Credential(store)
-	} // else: no readable docker config, so anonymous, as oras without login
-	repo.Client = client
+	// No docker config at all is anonymous, as oras without a login; a
+	// config that cannot be read is an error rather than a puzzling 401.
+	store, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+	if err != nil {
+		return fmt.Errorf("ota publish: read the registry credentials (docker login): %w", err)
+	}
+	repo.Client = &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache(), Credential: credentials.Credential(store)}
 	desc, err := oras.Copy(ctx, tarTarget{src, root}, root.Digest.String(), repo, parsed.Reference, oras.DefaultCopyOptions)
 	if err != nil {
 		return fmt.Errorf("ota publish %s to %s: %w", bundlePath, ref, err)

@@ -625,6 +625,9 @@ func TestOTAPushExit(t *testing.T) {
 // the same manifest and blobs, and a board can open it from there.
 func TestOTAPublish(t *testing.T) {
 	ctx := context.Background()
+	// docker login's credentials: none here.
+	dockerConfig := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dockerConfig)
 	host := testenv.Registry(t)
 	f := newOTAFixture(t, 1)
 	path := f.build(t, 1, "--key", f.keys[0], "--images", f.images)
@@ -688,5 +691,10 @@ func TestOTAPublish(t *testing.T) {
 	}
 	if _, _, err := runPodctl(t, []string{"ota", "publish", "--plain-http", path, "127.0.0.1:1/fleet/edge:stable"}, nil); err == nil || !strings.Contains(err.Error(), "ota publish") {
 		t.Errorf("publish to nowhere: %v", err)
+	}
+	// A docker config that cannot be read is said so, not ignored.
+	writeFile(t, filepath.Join(dockerConfig, "config.json"), "{not json")
+	if _, _, err := runPodctl(t, []string{"ota", "publish", "--plain-http", path, ref}, nil); err == nil || !strings.Contains(err.Error(), "read the registry credentials") {
+		t.Errorf("publish with a broken docker config: %v", err)
 	}
 }
