@@ -3,6 +3,7 @@ package trial_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"testing"
 
@@ -102,7 +103,9 @@ func TestCrashAtEveryOperation(t *testing.T) {
 				}
 				for _, mode := range crashModes {
 					where := fmt.Sprintf("%s at operation %d of %d", mode.name, k, n)
-					recoveries += c.recover(where, mode.image(img))
+					crashed := mode.image(img)
+					c.checkCurrentBeforeRecovery(where, crashed)
+					recoveries += c.recover(where, crashed)
 				}
 			}
 			t.Logf("%d crash points (operations 0..%d) × %d modes, %d crash points in recovery, all recovered", n+1, n, len(crashModes), recoveries)
@@ -144,6 +147,33 @@ func (c checker) recover(where string, img *crashfs.FS) int {
 		}
 	}
 	return r
+}
+
+// checkCurrentBeforeRecovery: whatever a crash leaves, `current` is absent
+// or points at a complete generation, so whatever reads it before Open's
+// recovery (a boot loader, one day) still finds one whole generation.
+func (c checker) checkCurrentBeforeRecovery(where string, f *crashfs.FS) {
+	c.t.Helper()
+	target, err := f.Readlink(path.Join(otaDir, "current"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		c.t.Fatalf("%s: %v", where, err)
+	}
+	var gen uint64
+	if _, err := fmt.Sscanf(target, "gen/%020d", &gen); err != nil || target != fmt.Sprintf("gen/%020d", gen) {
+		c.t.Errorf("%s: before recovery, current is %q, not a generation", where, target)
+		return
+	}
+	tree, err := f.Tree(path.Join(otaDir, target))
+	if err != nil {
+		c.t.Errorf("%s: before recovery, current points at %q: %v", where, target, err)
+		return
+	}
+	if diff := cmp.Diff(genFiles(gen), tree); diff != "" {
+		c.t.Errorf("%s: before recovery, current points at an incomplete generation (-want +got):\n%s", where, diff)
+	}
 }
 
 // check is every invariant of a recovered flash whose machine reports got.
