@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -228,4 +230,50 @@ func mustJSON(t testing.TB, v any) []byte {
 		t.Fatalf("marshal %T: %v", v, err)
 	}
 	return b
+}
+
+// TestOTATamperedBundles checks the attacker's bundles above against the
+// bundle package itself (no node): the forged statement, its digests all
+// right again, fails only on its signature; the flipped byte is refused.
+func TestOTATamperedBundles(t *testing.T) {
+	dir := t.TempDir()
+	pods := filepath.Join(dir, "pods")
+	if err := os.MkdirAll(pods, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, pods, "web.yaml", generation{number: 3, pods: []string{"web"}}.manifest("web"))
+	pub, err := bundle.GenerateKey(filepath.Join(dir, "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := bundle.ParsePublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := filepath.Join(dir, "signed.tar")
+	buildForNewerAgent(t, filepath.Join(dir, "k"), pods, signed, 3, "")
+	forged, flipped := filepath.Join(dir, "forged.tar"), filepath.Join(dir, "flipped.tar")
+	resignless(t, signed, forged, func(st map[string]any) { st["generation"] = 30 })
+	flipByte(t, signed, flipped)
+
+	open := func(p string) error {
+		store, desc, err := bundle.OpenTar(context.Background(), p)
+		if err != nil {
+			return err
+		}
+		_, err = bundle.Open(context.Background(), store, desc, bundle.Policy{Keys: []ed25519.PublicKey{key}})
+		return err
+	}
+	if err := open(signed); err != nil {
+		t.Fatalf("the untampered bundle: %v", err)
+	}
+	var r *bundle.Refusal
+	if err := open(forged); !errors.As(err, &r) || r.Reason != bundle.ReasonBadSignature || !strings.Contains(r.Message, "generation 30") {
+		t.Errorf("the forged statement: %v, want a BadSignature refusal of generation 30", err)
+	}
+	if err := open(flipped); !errors.As(err, &r) {
+		t.Errorf("the flipped byte: %v, want a refusal", err)
+	} else {
+		t.Logf("the flipped byte: %s: %s", r.Reason, r.Message)
+	}
 }
