@@ -119,11 +119,13 @@ func (m *Machine) Stage(gen uint64, fill func(w FS, dir string) error) error {
 		return fmt.Errorf("stage generation %d: %w", gen, err)
 	}
 	if err := fill(m.fsys, tmp); err != nil {
+		m.fsys.RemoveAll(tmp) // best effort: Open removes it otherwise
 		return fmt.Errorf("stage generation %d: fill %s: %w", gen, tmp, err)
 	}
 	// The files are durable (WriteFile fsyncs); their names are not until
 	// each directory is synced. Only then may the rename publish it.
 	if err := m.syncTree(tmp); err != nil {
+		m.fsys.RemoveAll(tmp)
 		return fmt.Errorf("stage generation %d: %w", gen, err)
 	}
 	if err := m.fsys.Rename(tmp, final); err != nil {
