@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/podboot/podboot/agent/api"
 	"github.com/podboot/podboot/agent/logs"
 	"github.com/podboot/podboot/agent/store"
 	"github.com/podboot/podboot/internal/device"
@@ -111,13 +112,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
+	// OTA's generation is set before the pods start (see newOTA).
+	otaCtl := newOTA(ctx, cfg, dev, st, recorder, pods, nr, agentMetrics, log)
+
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	g, gctx := errgroup.WithContext(runCtx)
 	pods.start(gctx, g)
 	nr.start(gctx, g)
+	if otaCtl != nil {
+		g.Go(func() error { return otaCtl.Run(gctx) })
+	}
 
-	server, err := newAPIServer(cfg, dev, st, agentMetrics, nr.streams(), pods.flash, log)
+	var otaEndpoints api.OTA
+	if otaCtl != nil {
+		otaEndpoints = otaAPI{otaCtl}
+	}
+	server, err := newAPIServer(cfg, dev, st, agentMetrics, nr.streams(), pods.flash, otaEndpoints, log)
 	if err != nil {
 		cancelRun()
 		_ = g.Wait()

@@ -30,8 +30,11 @@ type nodeRuntime struct {
 	// still being imported (importGate).
 	imports *importProgress
 	images  *imageImporter
-	st      *store.Store
-	log     *slog.Logger
+	// otaImages are the running OTA generation's archives, imported at
+	// boot with the flash's (addBootImages); nil when none runs.
+	otaImages *imageImporter
+	st        *store.Store
+	log       *slog.Logger
 }
 
 // newNodeRuntime connects to containerd, collects what a dead agent left
@@ -116,11 +119,21 @@ func (n *nodeRuntime) start(ctx context.Context, g *errgroup.Group) {
 		start := time.Now()
 		count := n.images.importAll(ctx)
 		n.images.progress = nil
+		if n.otaImages != nil {
+			count += n.otaImages.importAll(ctx)
+			n.otaImages.progress = nil
+		}
 		n.imports.finish()
 		n.log.Info("flash images imported", "component", "images", "archives", count, "duration", time.Since(start).Round(time.Millisecond))
 		return n.images.watch(ctx)
 	})
 	g.Go(func() error { return keepNodeLease(ctx, n.st, n.node, n.log.With("component", "lease")) })
+}
+
+// addBootImages imports dir's archives at boot too, behind the same gate
+// as the flash's; call it before start.
+func (n *nodeRuntime) addBootImages(dir string) {
+	n.otaImages = &imageImporter{dir: dir, rt: n.ctrd, log: n.images.log, progress: n.imports}
 }
 
 func (n *nodeRuntime) close() { n.ctrd.Close() }

@@ -29,7 +29,7 @@ type apiServer struct {
 
 // newAPIServer builds the handler and opens the listeners; --listen's
 // address is taken here, so a bad or taken one is an error at once.
-func newAPIServer(cfg Config, dev device.Device, st *store.Store, agentMetrics *metrics.Metrics, streams api.Streams, flash api.Flash, log *slog.Logger) (*apiServer, error) {
+func newAPIServer(cfg Config, dev device.Device, st *store.Store, agentMetrics *metrics.Metrics, streams api.Streams, flash api.Flash, otaEndpoints api.OTA, log *slog.Logger) (*apiServer, error) {
 	apiLog := log.With("component", "api")
 	power, powerOff := powerControl(cfg.PowerPID, os.Getppid(), killProcess)
 	opts := api.Options{
@@ -37,6 +37,7 @@ func newAPIServer(cfg Config, dev device.Device, st *store.Store, agentMetrics *
 		GitVersion: KubernetesVersion,
 		Streams:    streams,
 		Flash:      flash,
+		OTA:        otaEndpoints,
 		Log:        apiLog,
 	}
 	if agentMetrics != nil {

@@ -26,7 +26,8 @@ type OTA struct {
 	Threshold int `json:"threshold,omitempty"`
 	// Channel, when set, must be the statement's channel.
 	Channel string `json:"channel,omitempty"`
-	// Source is polled for new bundles: oci://HOST[:PORT]/REPO:TAG.
+	// Source is polled for new bundles: oci://HOST[:PORT]/REPO:TAG, or
+	// oci-layout:/DIR for an OCI layout on a mounted USB stick.
 	Source string `json:"source,omitempty"`
 	// Insecure talks plain HTTP to Source's registry.
 	Insecure bool `json:"insecure,omitempty"`
@@ -69,8 +70,8 @@ func (o OTA) validate() error {
 	if o.Threshold < 0 || o.Threshold > len(o.Keys) && len(o.Keys) > 0 {
 		errs = append(errs, fmt.Errorf("ota.threshold: %d is not between 1 and the %d keys", o.Threshold, len(o.Keys)))
 	}
-	if o.Source != "" && !strings.HasPrefix(o.Source, "oci://") {
-		errs = append(errs, fmt.Errorf("ota.source: %q must be oci://HOST/REPO:TAG", o.Source))
+	if o.Source != "" && !strings.HasPrefix(o.Source, "oci://") && !strings.HasPrefix(o.Source, "oci-layout:/") {
+		errs = append(errs, fmt.Errorf("ota.source: %q must be oci://HOST[:PORT]/REPO:TAG or oci-layout:/DIR (a mounted USB stick)", o.Source))
 	}
 	for name, d := range map[string]*metav1.Duration{"pollInterval": o.PollInterval, "healthDeadline": o.HealthDeadline, "stableFor": o.StableFor} {
 		if d != nil && d.Duration <= 0 {
