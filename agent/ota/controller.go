@@ -434,6 +434,9 @@ func (c *Controller) refuse(gen uint64, err error) error {
 	}
 	msg := err.Error()
 	switch {
+	case r != nil:
+		// Whatever wrapped it (staging), the refusal says it all.
+		msg = r.Message
 	case coll != nil:
 		msg = fmt.Sprintf("bundle generation %d refused: %s", gen, coll.Message)
 	case gen != 0 && r == nil:
