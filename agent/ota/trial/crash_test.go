@@ -245,14 +245,21 @@ func (c checker) check(where string, f *crashfs.FS, got trial.State) {
 	if diff := cmp.Diff(want, tree); diff != "" {
 		errorf("flash (-want +got):\n%s", diff)
 	}
-	// Recovery converged: opening again changes nothing.
+	// What recovery returned is durable: the caller acts on it (starts
+	// its pods, counts an attempt), so a power cut right after must not
+	// bring back another state.
+	if diff := cmp.Diff(got, open(c.t, f.PowerCut()).State()); diff != "" {
+		errorf("state after recovery and a power cut (-want +got):\n%s", diff)
+	}
+	// Recovery converged: opening again changes nothing (its only
+	// operations are the two directory syncs it starts with).
 	again := f.Clone()
 	m, err := trial.Open(again, otaDir, now)
 	if err != nil {
 		c.t.Fatalf("%s: reopen: %v", where, err)
 	}
-	if again.Ops() != 0 {
-		errorf("reopening a recovered flash did %d operations", again.Ops())
+	if againTree, err := again.Tree(otaDir); err != nil || !cmp.Equal(tree, againTree) || again.Ops() != 2 {
+		errorf("reopening a recovered flash did %d operations; flash (-before +after):\n%s", again.Ops(), cmp.Diff(tree, againTree))
 	}
 	if diff := cmp.Diff(got, m.State()); diff != "" {
 		errorf("reopened state (-want +got):\n%s", diff)

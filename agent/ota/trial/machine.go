@@ -416,6 +416,16 @@ func (m *Machine) recover() error {
 	if err := m.ensureDir(filepath.Join(m.dir, genName)); err != nil {
 		return err
 	}
+	// What a killed process renamed but did not sync yet is visible but
+	// not durable. Acting on it (removing the generations a visible new
+	// state no longer references) and then losing it to a power cut would
+	// leave the old state without its generations; so what recovery reads
+	// is made durable first. The files renamed were fsynced before.
+	for _, d := range []string{m.dir, filepath.Join(m.dir, genName)} {
+		if err := m.fsys.SyncDir(d); err != nil {
+			return err
+		}
+	}
 	if err := m.load(); err != nil {
 		return err
 	}
