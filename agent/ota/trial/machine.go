@@ -41,6 +41,12 @@ type Machine struct {
 	dir  string
 	now  func() time.Time
 
+	// op serializes the transitions; Stage holds it while its fill runs,
+	// which may take minutes.
+	op sync.Mutex
+	// mu guards state, so State does not wait for a transition. Only a
+	// holder of op changes state (through setState), so a transition
+	// reads it without mu.
 	mu    sync.Mutex
 	state State
 }
@@ -101,8 +107,8 @@ func parseGen(name string) (uint64, bool) {
 // generation that failed before, and staging while a trial runs (the
 // trial's directory and its fallback must stay as they are).
 func (m *Machine) Stage(gen uint64, fill func(w FS, dir string) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	if err := m.newGeneration(gen); err != nil {
 		return fmt.Errorf("stage generation %d: %w", gen, err)
 	}
@@ -173,12 +179,20 @@ func (m *Machine) syncTree(dir string) error {
 // StartAttempt); nil keeps the keys. Without a trial it does nothing: a
 // rotation belongs to the generation that commits it.
 func (m *Machine) SetNextKeys(keys []string, threshold int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	if m.state.Trying == 0 {
 		return
 	}
-	m.state.NextKeys, m.state.NextThreshold = slices.Clone(keys), threshold
+	s := m.state
+	s.NextKeys, s.NextThreshold = slices.Clone(keys), threshold
+	m.setState(s)
+}
+
+func (m *Machine) setState(s State) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = s
 }
 
 // Begin makes the staged generation gen the trial: the state {Trying: gen,
@@ -188,8 +202,8 @@ func (m *Machine) SetNextKeys(keys []string, threshold int) {
 // trial (and its attempt count) on record. A crash between the two is
 // finished by Open.
 func (m *Machine) Begin(gen uint64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	if err := m.newGeneration(gen); err != nil {
 		return fmt.Errorf("begin the trial of generation %d: %w", gen, err)
 	}
@@ -214,8 +228,8 @@ func (m *Machine) Begin(gen uint64) error {
 // MaxAttempts it rolls the trial back instead and returns
 // ErrAttemptsExhausted (and attempt 0: nothing is to be started).
 func (m *Machine) StartAttempt() (attempt int, err error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	if m.state.Trying == 0 {
 		return 0, fmt.Errorf("start an attempt: %w", ErrNoTrial)
 	}
@@ -240,8 +254,8 @@ func (m *Machine) StartAttempt() (attempt int, err error) {
 // generation directories no longer referenced are removed, which is safe
 // only once the state that stops referencing them is durable.
 func (m *Machine) Commit() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	gen := m.state.Trying
 	if gen == 0 {
 		return fmt.Errorf("commit: %w", ErrNoTrial)
@@ -274,8 +288,8 @@ func (m *Machine) Commit() error {
 // run the failed generation again; then `current` is switched back and the
 // failed generation's directory removed.
 func (m *Machine) Rollback(reason string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.op.Lock()
+	defer m.op.Unlock()
 	return m.rollback(reason)
 }
 
@@ -324,8 +338,12 @@ func (m *Machine) save(s State) error {
 	}
 	// The Machine's view is exactly what the flash holds (no monotonic
 	// clock, nil for empty).
-	m.state, err = decodeState(b)
-	return err
+	s, err = decodeState(b)
+	if err != nil {
+		return err
+	}
+	m.setState(s)
+	return nil
 }
 
 func (m *Machine) writeAtomic(name string, b []byte) error {

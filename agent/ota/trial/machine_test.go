@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -291,5 +292,27 @@ func TestOpenRemovesUnbegunGenerations(t *testing.T) {
 	open(t, f)
 	if diff := cmp.Diff(flash{Gens: gens(1), Current: cur(1)}, readFlash(t, f)); diff != "" {
 		t.Errorf("flash (-want +got):\n%s", diff)
+	}
+}
+
+// TestStateDuringStage: the status can be read while a long Stage runs
+// (a fill unpacks image archives for minutes).
+func TestStateDuringStage(t *testing.T) {
+	m := open(t, crashfs.New())
+	err := m.Stage(1, func(w trial.FS, dir string) error {
+		got := make(chan trial.State)
+		go func() { got <- m.State() }()
+		select {
+		case st := <-got:
+			if diff := cmp.Diff(trial.State{Phase: trial.PhaseCommitted}, st); diff != "" {
+				t.Errorf("State during Stage (-want +got):\n%s", diff)
+			}
+		case <-time.After(10 * time.Second):
+			return errors.New("State() blocked while Stage ran")
+		}
+		return fill(1)(w, dir)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
