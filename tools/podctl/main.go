@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/podboot/podboot/agent/apiauth"
+	"github.com/podboot/podboot/internal/version"
 )
 
 // Config is podctl's command line.
@@ -45,8 +46,11 @@ type Config struct {
 	Expires        time.Duration
 	NextKeys       []string
 	NextThreshold  int
-	PlainHTTP      bool
-	Args           []string // the command and its arguments
+	// MinAgentVersion is the oldest agent that may take the bundle
+	// (default: this podctl's version).
+	MinAgentVersion string
+	PlainHTTP       bool
+	Args            []string // the command and its arguments
 
 	// From the environment.
 	KubeconfigEnv, Home string
@@ -98,7 +102,7 @@ const usage = `podctl: a small client of a podboot agent's API
   podctl kubeconfig --flash DIR --server URL --user NAME [--read-only] [-o FILE]
   podctl ota keygen KEY
   podctl ota build --key KEY [--key KEY2...] --generation N --pods DIR [--images DIR]
-      [--channel NAME] [--fleet NAME] [--expires 720h]
+      [--channel NAME] [--fleet NAME] [--expires 720h] [--min-agent-version v0.13.0]
       [--next-key FILE.pub...] [--next-threshold K] -o BUNDLE.tar
   podctl ota push BUNDLE.tar
   podctl ota publish [--plain-http] BUNDLE.tar REGISTRY/REPO:TAG
@@ -156,6 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Images, "images", "", "ota build: a directory of image archives (*.tar) to import on the board")
 	fs.StringVar(&cfg.Channel, "channel", "", "ota build: the channel (a board whose ota.channel differs refuses it)")
 	fs.StringVar(&cfg.Fleet, "fleet", "", "ota build: the fleet's name, for the record")
+	fs.StringVar(&cfg.MinAgentVersion, "min-agent-version", "", "ota build: boards whose agent is older refuse the bundle (AgentTooOld; default: this podctl's version, "+version.Version+")")
 	fs.DurationVar(&cfg.Expires, "expires", 0, "ota build: refused by boards with a trusted clock this long after now (0: never)")
 	fs.Var((*stringList)(&cfg.NextKeys), "next-key", "ota build: a public key file (KEY.pub) the boards trust once this generation commits (repeat; key rotation)")
 	fs.IntVar(&cfg.NextThreshold, "next-threshold", 0, "ota build: how many of the next keys must sign (0: one)")

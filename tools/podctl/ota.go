@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/google/renameio/v2"
+	"golang.org/x/mod/semver"
 
 	"github.com/podboot/podboot/agent/ota/bundle"
 )
@@ -141,13 +142,14 @@ func otaBuild(ctx context.Context, cfg Config) error {
 // buildOptions checks build's flags and reads the keys they name.
 func buildOptions(cfg Config) (bundle.BuildOptions, error) {
 	opts := bundle.BuildOptions{
-		Generation:    cfg.Generation,
-		PodsDir:       cfg.Pods,
-		ImagesDir:     cfg.Images,
-		Fleet:         cfg.Fleet,
-		Channel:       cfg.Channel,
-		NextThreshold: cfg.NextThreshold,
-		ExpiresIn:     cfg.Expires,
+		Generation:      cfg.Generation,
+		PodsDir:         cfg.Pods,
+		ImagesDir:       cfg.Images,
+		Fleet:           cfg.Fleet,
+		Channel:         cfg.Channel,
+		NextThreshold:   cfg.NextThreshold,
+		ExpiresIn:       cfg.Expires,
+		MinAgentVersion: cfg.MinAgentVersion,
 	}
 	switch {
 	case len(cfg.Keys) == 0:
@@ -160,6 +162,8 @@ func buildOptions(cfg Config) (bundle.BuildOptions, error) {
 		return opts, errors.New("ota build: -o BUNDLE.tar is required")
 	case cfg.Expires < 0:
 		return opts, fmt.Errorf("ota build: --expires %s is negative", cfg.Expires)
+	case cfg.MinAgentVersion != "" && !semver.IsValid(cfg.MinAgentVersion):
+		return opts, fmt.Errorf("ota build: --min-agent-version %q is not a semantic version like v0.13.0", cfg.MinAgentVersion)
 	case cfg.NextThreshold < 0 || cfg.NextThreshold > len(cfg.NextKeys):
 		return opts, fmt.Errorf("ota build: --next-threshold %d: want at most the %d --next-key given", cfg.NextThreshold, len(cfg.NextKeys))
 	}

@@ -698,3 +698,24 @@ func TestOTAPublish(t *testing.T) {
 		t.Errorf("publish with a broken docker config: %v", err)
 	}
 }
+
+func TestOTABuildMinAgentVersion(t *testing.T) {
+	f := newOTAFixture(t, 1)
+	path := f.build(t, 3, "--key", f.keys[0], "--min-agent-version", "v99.1.0")
+	ctx := context.Background()
+	store, desc, err := bundle.OpenTar(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bundle.Open(ctx, store, desc, bundle.Policy{Keys: f.pubs, AgentVersion: "v99.0.0", Now: time.Now()})
+	var r *bundle.Refusal
+	if !errors.As(err, &r) || r.Reason != bundle.ReasonAgentTooOld {
+		t.Errorf("a v99.0.0 agent opening a bundle for v99.1.0 and later: %v, want an AgentTooOld refusal", err)
+	}
+	if b := openBundle(t, f.build(t, 4, "--key", f.keys[0], "--min-agent-version", "v99.0.0"), f.pubs, 1); b.Statement.MinAgentVersion != "v99.0.0" {
+		t.Errorf("statement's minAgentVersion = %q, want v99.0.0", b.Statement.MinAgentVersion)
+	}
+	if _, _, err := runPodctl(t, []string{"ota", "build", "--key", f.keys[0], "--generation", "5", "--pods", f.pods, "--min-agent-version", "13", "-o", filepath.Join(f.dir, "x.tar")}, nil); err == nil {
+		t.Error("--min-agent-version 13: no error, want one (not v-prefixed semver)")
+	}
+}
