@@ -107,7 +107,7 @@ func TestIntegrationOTA(t *testing.T) {
 	reg := testenv.Registry(t)
 	source := reg + "/fleet/edge:stable"
 	const poll, deadline, stable = 2 * time.Second, 40 * time.Second, 5 * time.Second
-	n := startNode(t, func(flash string) {
+	n := startOTANode(t, func(flash string) {
 		writeFile(t, flash, "device.yaml", otaDevice(pub, source, poll, deadline, stable))
 		writeFile(t, filepath.Join(flash, "pods"), "hand.yaml", handPod)
 	})
@@ -343,7 +343,7 @@ func TestIntegrationOTAPowerCuts(t *testing.T) {
 	reg := testenv.Registry(t)
 	source := reg + "/fleet/edge:stable"
 	const poll, deadline, stable = time.Second, 15 * time.Second, 2 * time.Second
-	n := startNode(t, func(flash string) {
+	n := startOTANode(t, func(flash string) {
 		writeFile(t, flash, "device.yaml", otaDevice(pub, source, poll, deadline, stable))
 		writeFile(t, filepath.Join(flash, "pods"), "hand.yaml", handPod)
 	})

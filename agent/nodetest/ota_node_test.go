@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -57,11 +58,21 @@ func (r cmdRun) String() string {
 	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 }
 
-// podctlPath is bin/podctl of `make build`, skipping (or failing under
+// otaBin is the directory of the binaries the OTA tests run: bin/ of
+// `make build`, or $PODBOOT_OTA_BIN (a build of the working tree kept
+// apart from the shared bin/).
+func otaBin(t testing.TB) string {
+	if d := os.Getenv("PODBOOT_OTA_BIN"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(t), "bin")
+}
+
+// podctlPath is the podctl of otaBin, skipping (or failing under
 // PODBOOT_INTEGRATION=1) without it.
 func podctlPath(t testing.TB) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "bin", "podctl")
+	p := filepath.Join(otaBin(t), "podctl")
 	if _, err := os.Stat(p); err != nil {
 		testenv.Unavailable(t, "needs bin/podctl: run `make build`")
 	}
@@ -451,10 +462,9 @@ func (n *node) boot(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(repoRoot(t), "bin")
-	n.cmd = exec.Command(filepath.Join(bin, "devnode"), "--flash", n.flash, "--state", n.state, "--listen", u.Host)
+	n.cmd = exec.Command(filepath.Join(otaBin(t), "devnode"), "--flash", n.flash, "--state", n.state, "--listen", u.Host)
 	// One log across the boots: a failure shows what led to it.
-	fmt.Fprintf(n.stderr, "---- the test boots devnode again on %s ----\n", n.flash)
+	fmt.Fprintf(n.stderr, "---- the test boots devnode on %s ----\n", n.flash)
 	n.cmd.Stderr = n.stderr
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, err := n.cmd.StdoutPipe()
@@ -485,6 +495,39 @@ func (n *node) boot(t testing.TB) {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("devnode not ready after 90s\n%s", tail(n.stderr.String(), 60))
 	}
+}
+
+// startOTANode is startNode for the OTA tests: the stand-in images and
+// setup on a new flash, then devnode from otaBin.
+func startOTANode(t *testing.T, setup ...func(flash string)) *node {
+	requireNode(t)
+	base, err := os.MkdirTemp("", "pbn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	n := &node{t: t, flash: filepath.Join(base, "flash"), state: filepath.Join(base, "s"), kube: filepath.Join(base, "kube"),
+		http: http.DefaultClient, stderr: &lockedBuffer{}, release: func() {}}
+	for _, d := range []string{filepath.Join(n.flash, "pods"), filepath.Join(n.flash, "images")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk := exec.Command(filepath.Join(otaBin(t), "mkimage"), "-arch", runtimeArch(), "-busybox", testenv.Busybox, "-o", filepath.Join(n.flash, "images"))
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("mkimage: %v\n%s", err, out)
+	}
+	for _, f := range setup {
+		f(n.flash)
+	}
+	n.url = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	t.Cleanup(func() {
+		if n.cmd != nil {
+			n.stop()
+		}
+	})
+	n.boot(t)
+	return n
 }
 
 // sortedKeys is m's keys in order, for messages.
