@@ -393,3 +393,53 @@ func TestOperatorRollback(t *testing.T) {
 		t.Errorf("after the operator's rollback: %+v, target runs %d; want generation 1 rolled-back, 2 failed", st, h.target.running())
 	}
 }
+
+func TestKeyRotation(t *testing.T) {
+	h := newHarness(t)
+	h.target.health = ready
+	c := h.controller(func(c *Config) { c.Device.StableFor = &metav1.Duration{Duration: time.Millisecond} })
+	nextPub, next, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generation 1, signed by the device.yaml key, names the next key.
+	var buf bytes.Buffer
+	pods := filepath.Join(h.dir, "pods")
+	if err := os.MkdirAll(pods, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pods, "web.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: busybox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = bundle.Build(context.Background(), bundle.BuildOptions{Keys: []ed25519.PrivateKey{h.key}, Generation: 1, PodsDir: pods,
+		NextKeys: []string{bundle.FormatPublicKey(nextPub)}, IssuedAt: time.Unix(1e9, 0)}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before it commits, the old key still rules.
+	if _, err := c.Push(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	for c.Status().State != "committed" {
+		c.judge()
+		time.Sleep(time.Millisecond)
+	}
+	_, err = c.Push(context.Background(), bytes.NewReader(h.bundle(2, h.key)))
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Reason != bundle.ReasonUnknownKey {
+		t.Errorf("generation 2 signed by the rotated-out key: %v, want UnknownKey", err)
+	}
+	if _, err := c.Push(context.Background(), bytes.NewReader(h.bundle(2, next))); err != nil {
+		t.Errorf("generation 2 signed by the next key: %v, want it taken", err)
+	}
+	// The rotation survives a restart: it is in the state on the flash.
+	h.target = &fakeTarget{health: ready}
+	c = h.controller()
+	if _, err := c.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Push(context.Background(), bytes.NewReader(h.bundle(3, h.key)))
+	if !errors.As(err, &refused) || refused.Reason != bundle.ReasonUnknownKey {
+		t.Errorf("after a restart, generation 3 signed by the rotated-out key: %v, want UnknownKey", err)
+	}
+}
