@@ -2,6 +2,7 @@ package podagent
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/podboot/podboot/agent/api"
 	"github.com/podboot/podboot/agent/manifest"
@@ -105,7 +107,33 @@ func (t *fleetTarget) read(dir string) (*manifest.Set, error) {
 		}
 		return nil, fmt.Errorf("its manifests have errors: %s", strings.Join(msgs, "; "))
 	}
+	for _, p := range set.Pods {
+		p.UID = fleetUID(p)
+	}
 	return set, nil
+}
+
+// fleetUID is a fleet pod's UID: the static-pod UID with its images
+// hashed in. The board's own pods keep theirs without the images, so
+// that kubectl set image restarts a container in place, as an API pod
+// update does; a generation is replaced as a whole instead, as kubelet
+// replaces a changed static pod: a pod whose image changed is a new pod
+// under a new UID, and the health gate judges it, not the old one
+// restarting in place (which it would take for a crash). An unchanged pod
+// keeps its UID from one generation to the next and is not restarted.
+func fleetUID(p *corev1.Pod) types.UID {
+	h := md5.New()
+	fmt.Fprintf(h, "fleet:%s", p.UID)
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			fmt.Fprintf(h, "\x00%s=%s", c.Name, c.Image)
+		}
+	}
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x30 // version 3 (MD5, name-based), as the static-pod UIDs
+	u[8] = u[8]&0x3f | 0x80
+	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
 }
 
 // Check refuses a generation with a bad manifest or an object the board's
