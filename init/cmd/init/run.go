@@ -26,6 +26,7 @@ import (
 	"github.com/podboot/podboot/init/power"
 	"github.com/podboot/podboot/init/supervise"
 	"github.com/podboot/podboot/init/svclog"
+	"github.com/podboot/podboot/init/usbstick"
 	"github.com/podboot/podboot/internal/device"
 	"github.com/podboot/podboot/netsetup/hostnet"
 )
@@ -117,6 +118,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 	bg.Go(func() { ntp.Run(ctx) })
 	if fl.real {
 		bg.Go(func() { clock.SaveEvery(ctx, clock.System{}, clockFile, cfg.ClockSave, log) })
+	}
+	// The OTA stick: mounted only on a board that takes its bundles from
+	// one, so that no other board parses whatever filesystem is plugged in.
+	if dev.OTA.Enabled() && strings.HasPrefix(dev.OTA.Source, "oci-layout:") {
+		stick := &usbstick.Watcher{Label: usbstick.Label, Dir: usbstick.Dir, Every: usbstick.Every, Sys: usbstick.NewSysfs(), Log: log}
+		bg.Go(func() { stick.Run(ctx) })
 	}
 
 	// Services.
