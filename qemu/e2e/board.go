@@ -68,6 +68,8 @@ type Options struct {
 	MemoryMiB int
 	// Forward maps host ports on 127.0.0.1 to guest ports ("HOST:GUEST").
 	Forward []string
+	// USBDisks are raw disk images plugged in as USB sticks.
+	USBDisks []string
 }
 
 // FreePort asks the OS for an unused TCP port on 127.0.0.1.
@@ -137,6 +139,9 @@ func Boot(t testing.TB, dir string, opt Options) *Board {
 	}
 	for _, f := range opt.Forward {
 		args = append(args, "--forward", f)
+	}
+	for _, d := range opt.USBDisks {
+		args = append(args, "--usb-disk", d)
 	}
 	if opt.MemoryMiB > 0 {
 		args = append(args, "--memory", strconv.Itoa(opt.MemoryMiB))

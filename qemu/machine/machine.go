@@ -87,6 +87,9 @@ type Config struct {
 	// PowerdownTimeout is how long a power-button press may take before
 	// QEMU is quit hard.
 	PowerdownTimeout time.Duration
+	// USBDisks are raw disk images attached as USB sticks (usb-storage
+	// on a qemu-xhci controller), read-write.
+	USBDisks []string
 }
 
 // withDefaults fills the zero fields.
@@ -194,6 +197,14 @@ func (c Config) Args(img Image, qmpSocket string) []string {
 		"-device", "virtio-blk-pci,drive=flash,bootindex=0",
 		"-device", "virtio-rng-pci",
 	)
+	if len(c.USBDisks) > 0 {
+		args = append(args, "-device", "qemu-xhci,id=xhci")
+		for i, d := range c.USBDisks {
+			id := fmt.Sprintf("usbdisk%d", i)
+			args = append(args, "-drive", "if=none,id="+id+",format=raw,file="+escape(d),
+				"-device", "usb-storage,bus=xhci.0,drive="+id+",removable=on")
+		}
+	}
 	if c.Snapshot {
 		args = append(args, "-snapshot")
 	}

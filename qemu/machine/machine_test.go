@@ -79,6 +79,18 @@ func TestArgs(t *testing.T) {
 			disk,
 			[]string{"-snapshot", "-kernel", "/o/Image", "-initrd", "/o/initramfs.cpio.gz", "-append", "console=ttyAMA0 cgroup_no_v1=all podboot.debug=shell quiet"}),
 	}, {
+		name: "USB sticks",
+		cfg:  Config{APIPort: 16443, Console: "/t/console.log", USBDisks: []string{"/t/stick.img", "/t/b,2.img"}},
+		img:  direct,
+		want: cat(common,
+			[]string{"-chardev", "file,id=console,path=/t/console.log", "-serial", "chardev:console", "-qmp", "unix:/q/qmp.sock,server=on,wait=off",
+				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:16443-:6443", "-device", "virtio-net-pci,netdev=net0,romfile="},
+			disk,
+			[]string{"-device", "qemu-xhci,id=xhci",
+				"-drive", "if=none,id=usbdisk0,format=raw,file=/t/stick.img", "-device", "usb-storage,bus=xhci.0,drive=usbdisk0,removable=on",
+				"-drive", "if=none,id=usbdisk1,format=raw,file=/t/b,,2.img", "-device", "usb-storage,bus=xhci.0,drive=usbdisk1,removable=on"},
+			[]string{"-kernel", "/o/Image", "-initrd", "/o/initramfs.cpio.gz", "-append", "console=ttyAMA0 cgroup_no_v1=all"}),
+	}, {
 		name: "UEFI",
 		cfg:  Config{APIPort: 6443, Console: "/t/console.log"},
 		img:  uefi,

@@ -4,6 +4,7 @@
 //
 //	qemuboot OUTDIR --api-port PORT --console FILE [--debug-shell]
 //	         [--serial-socket PATH] [--monitor-socket PATH] [--forward HOST:GUEST]...
+//	         [--usb-disk FILE]...
 //
 // Exit status: 0 when the guest powered itself off, 3 when it had to be
 // quit after the power button timed out, 1 on any other end, 2 on bad usage.
@@ -60,6 +61,12 @@ func (f *forwards) Set(s string) error {
 	return nil
 }
 
+// files collects repeated file flags.
+type files []string
+
+func (f *files) String() string     { return fmt.Sprint(*f) }
+func (f *files) Set(s string) error { *f = append(*f, s); return nil }
+
 // parse reads the command line: the image directory may come before or
 // after the flags.
 func parse(args []string, stderr io.Writer) (machine.Config, error) {
@@ -78,6 +85,7 @@ func parse(args []string, stderr io.Writer) (machine.Config, error) {
 	fs.StringVar(&cfg.SerialSocket, "serial-socket", "", "unix socket connected to the serial console (the console file still gets everything)")
 	fs.StringVar(&cfg.MonitorSocket, "monitor-socket", "", "extra QMP monitor unix socket for the caller")
 	fs.Var((*forwards)(&cfg.Forwards), "forward", "extra HOST:GUEST TCP port forward (repeatable)")
+	fs.Var((*files)(&cfg.USBDisks), "usb-disk", "raw disk image attached as a USB stick on an xHCI controller (repeatable)")
 	fs.StringVar(&cfg.Append, "append", "", "more kernel command line (kernel images only)")
 	fs.BoolVar(&cfg.Snapshot, "snapshot", false, "discard writes to disk.img (the flash does not persist)")
 	fs.StringVar(&cfg.QEMU, "qemu", machine.DefaultQEMU, "QEMU binary")
