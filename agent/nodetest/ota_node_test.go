@@ -522,9 +522,24 @@ func startOTANode(t *testing.T, setup ...func(flash string)) *node {
 	}
 	n.url = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	t.Cleanup(func() {
-		if n.cmd != nil {
-			n.stop()
+		if n.cmd == nil {
+			return
 		}
+		// An agent that hangs in its power-off dumps its goroutines
+		// (SIGQUIT) into the log n.stop reports, after 90 s of its 2
+		// minutes.
+		stopped := make(chan struct{})
+		go func() {
+			select {
+			case <-stopped:
+			case <-time.After(90 * time.Second):
+				for _, pid := range procsOf("podagent", "--state "+n.state+" ") {
+					_ = syscall.Kill(pid, syscall.SIGQUIT)
+				}
+			}
+		}()
+		n.stop()
+		close(stopped)
 	})
 	n.boot(t)
 	return n
