@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,14 @@ const (
 	// cheap; a device's label is read once, when it appears.
 	Every = 3 * time.Second
 )
+
+// Wanted reports whether device.yaml's ota.source reads the stick: an
+// oci-layout: directory at or below Dir. No other board mounts one, so
+// none parses whatever filesystem is plugged into it.
+func Wanted(source string) bool {
+	dir, ok := strings.CutPrefix(source, "oci-layout:")
+	return ok && strings.HasPrefix(path.Clean(dir)+"/", Dir+"/")
+}
 
 // Device is one block device (a disk or a partition) as sysfs lists it.
 type Device struct {

@@ -205,3 +205,25 @@ func TestWatcherRunUnmountsAtShutdown(t *testing.T) {
 		}
 	})
 }
+
+func TestWanted(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		want   bool
+	}{
+		{"oci-layout:/media/ota", true},
+		{"oci-layout:/media/ota/", true},
+		{"oci-layout:/media/ota/fleet-a", true},
+		{"oci-layout:/media/ota/../ota/x", true},
+		{"oci-layout:/media/otax", false},
+		{"oci-layout:/media", false},
+		{"oci-layout:/flash/bundle", false},
+		{"oci-layout:/media/ota/../../flash", false},
+		{"oci://registry.example:5000/fleet/edge:stable", false},
+		{"", false},
+	} {
+		if got := Wanted(tc.source); got != tc.want {
+			t.Errorf("Wanted(%q) = %t, want %t", tc.source, got, tc.want)
+		}
+	}
+}

@@ -119,9 +119,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, console *tee, cl *cm
 	if fl.real {
 		bg.Go(func() { clock.SaveEvery(ctx, clock.System{}, clockFile, cfg.ClockSave, log) })
 	}
-	// The OTA stick: mounted only on a board that takes its bundles from
-	// one, so that no other board parses whatever filesystem is plugged in.
-	if dev.OTA.Enabled() && strings.HasPrefix(dev.OTA.Source, "oci-layout:") {
+	// The OTA stick: mounted only on a board that takes its bundles from one.
+	if dev.OTA.Enabled() && usbstick.Wanted(dev.OTA.Source) {
 		stick := &usbstick.Watcher{Label: usbstick.Label, Dir: usbstick.Dir, Every: usbstick.Every, Sys: usbstick.NewSysfs(), Log: log}
 		bg.Go(func() { stick.Run(ctx) })
 	}
