@@ -120,6 +120,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		if work, err = os.MkdirTemp("", "otabench"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
 	}
 	if !cfg.Keep {
 		defer os.RemoveAll(work)
@@ -187,6 +189,20 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if _, err := b.update(ctx, kindPush); err != nil {
 		return fmt.Errorf("the first generation: %w", err)
 	}
+	// The flash's writes with nothing happening, for comparison: the
+	// node at rest writes nothing.
+	idleBefore, err := b.written()
+	if err != nil {
+		return err
+	}
+	if err := sleep(ctx, idleWindow); err != nil {
+		return err
+	}
+	idleAfter, err := b.written()
+	if err != nil {
+		return err
+	}
+	res.idle = idleAfter - idleBefore
 	for i := 0; i < cfg.Runs; i++ {
 		for _, k := range []kind{kindPush, kindImage, kindRegistry, kindFailing} {
 			m, err := b.update(ctx, k)
@@ -225,7 +241,10 @@ func (b *bench) mountFlash(ctx context.Context) (func() error, error) {
 	if err := os.Truncate(img, b.cfg.FlashSize); err != nil {
 		return nil, fmt.Errorf("size the flash image: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "flash", img).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "flash",
+		// Inode tables and journal zeroed now, not by the kernel's
+		// ext4lazyinit thread in the background of the measurements.
+		"-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("mkfs.ext4 %s: %w\n%s", img, err, out)
 	}
 	if err := os.MkdirAll(b.flash, 0o755); err != nil {
@@ -299,6 +318,9 @@ func (b *bench) podctl(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// idleWindow is how long the flash's writes are read with no update.
+const idleWindow = 10 * time.Second
+
 // kind is one way an update comes.
 type kind string
 
@@ -354,7 +376,9 @@ func (b *bench) writeGeneration(ctx context.Context, k kind) (string, []string, 
 	}
 	var names []string
 	for i := range b.cfg.Pods {
-		name := fmt.Sprintf("fleet-%d", i)
+		// Names of the generation's own: its pods are new pods, started
+		// for it, not the previous ones relabelled in place.
+		name := fmt.Sprintf("g%d-%d", b.gen, i)
 		command := `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`
 		if k == kindFailing && i == b.cfg.Pods-1 {
 			command = `["sh", "-c", "exit 1"]`
@@ -419,12 +443,12 @@ func (b *bench) update(ctx context.Context, k kind) (measure, error) {
 		if st.Generation != b.committedNumber {
 			return m, fmt.Errorf("rolled back to generation %d, want %d", st.Generation, b.committedNumber)
 		}
-		if err := b.waitPods(ctx, deadline, b.committedNumber, b.committedPods); err != nil {
+		if err := b.waitPods(ctx, deadline, b.committedNumber, b.committedPods, false); err != nil {
 			return m, err
 		}
 		m.ready = time.Since(start)
 	} else {
-		if err := b.waitPods(ctx, deadline, b.gen, names); err != nil {
+		if err := b.waitPods(ctx, deadline, b.gen, names, false); err != nil {
 			return m, err
 		}
 		m.ready = time.Since(start)
@@ -439,7 +463,7 @@ func (b *bench) update(ctx context.Context, k kind) (measure, error) {
 	}
 	// The old generation's pods stop after the switch: wait for them,
 	// so that the next update starts from a quiet node.
-	if err := b.waitPods(ctx, deadline, b.committedNumber, b.committedPods); err != nil {
+	if err := b.waitPods(ctx, deadline, b.committedNumber, b.committedPods, true); err != nil {
 		return m, err
 	}
 	after, err := b.written()
@@ -472,8 +496,8 @@ func (b *bench) waitStatus(ctx context.Context, deadline time.Time, cond func(st
 }
 
 // waitPods waits until the pods labelled gen are exactly names, all
-// Ready, and no pod of another generation is left.
-func (b *bench) waitPods(ctx context.Context, deadline time.Time, gen uint64, names []string) error {
+// Ready, and, when alone, no pod of another generation is left.
+func (b *bench) waitPods(ctx context.Context, deadline time.Time, gen uint64, names []string, alone bool) error {
 	want := slices.Sorted(slices.Values(names))
 	var last string
 	for time.Now().Before(deadline) {
@@ -492,7 +516,7 @@ func (b *bench) waitPods(ctx context.Context, deadline time.Time, gen uint64, na
 				}
 			}
 			slices.Sort(ready)
-			if others == 0 && slices.Equal(ready, want) {
+			if (others == 0 || !alone) && slices.Equal(ready, want) {
 				return nil
 			}
 			last = fmt.Sprintf("ready %v, pods of other generations %d", ready, others)

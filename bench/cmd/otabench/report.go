@@ -18,6 +18,7 @@ import (
 type results struct {
 	kinds []kind
 	by    map[kind][]measure
+	idle  uint64 // flash bytes written in idleWindow with no update
 }
 
 func (r *results) add(k kind, m measure) {
@@ -60,6 +61,7 @@ func (r *results) markdown(cfg Config) string {
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s, %s | %s |\n", k, len(ms), readyCell, verdictCell, kib(median(written)), kib(slices.Max(written)), genCell)
 	}
+	fmt.Fprintf(&b, "| no update, %s | 1 | | | %s | |\n", idleWindow, kib(r.idle))
 	return b.String()
 }
 
