@@ -87,6 +87,8 @@ type Controller struct {
 	// with (applied or refused): the same refused bundle is not checked,
 	// and reported, every poll.
 	seen string
+	// sourceDown is whether the last poll could not reach the source.
+	sourceDown bool
 }
 
 // New opens the state on the flash, recovering from whatever a power cut

@@ -24,9 +24,22 @@ func (c *Controller) pollOnce(ctx context.Context, reg source.Source) {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	desc, err := reg.Resolve(ctx)
+	c.mu.Lock()
+	wasDown := c.sourceDown
+	c.sourceDown = err != nil
+	c.mu.Unlock()
 	if err != nil {
-		c.cfg.Log.Info("OTA source not reachable; the running generation stays", "source", c.cfg.Device.Source, "err", err)
+		// Said once when it goes away (an offline board, a stick pulled
+		// out), not every poll.
+		log := c.cfg.Log.Info
+		if wasDown {
+			log = c.cfg.Log.Debug
+		}
+		log("OTA source not reachable; the running generation stays", "source", c.cfg.Device.Source, "err", err)
 		return
+	}
+	if wasDown {
+		c.cfg.Log.Info("OTA source reachable again", "source", c.cfg.Device.Source)
 	}
 	c.mu.Lock()
 	seen := c.seen == desc.Digest.String()
