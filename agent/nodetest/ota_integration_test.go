@@ -3,8 +3,10 @@ package nodetest
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +86,26 @@ func (n *node) handCheck(t testing.TB, first *corev1.Pod) {
 		t.Errorf("the hand-placed pod was touched: UID %s → %s, restarts %d, want the same UID and 0",
 			first.UID, p.UID, containerStatus(p, "main").RestartCount)
 	}
+}
+
+// scrape reads one unlabelled series' value from the node's /metrics
+// ("" when it is not there).
+func scrape(t testing.TB, n *node, series string) string {
+	t.Helper()
+	resp, err := n.http.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d, %v", resp.StatusCode, err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
 }
 
 // ignoreVolatile leaves out of a status comparison what the contract
@@ -256,6 +278,19 @@ func TestIntegrationOTA(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("the node has no condition reporting generation 3's rollback:\n%s", conds)
+		}
+		// As a person reads it, and as a fleet's monitoring scrapes it.
+		human := n.podctl(t, "ota", "status")
+		for _, re := range []*regexp.Regexp{
+			regexp.MustCompile(`(?m)^generation 2 rolled-back: generation 3 rolled back to generation 2: .*crasher`),
+			regexp.MustCompile(`(?m)^failed: 3$`),
+		} {
+			if human.code != 0 || !re.MatchString(human.stdout) {
+				t.Errorf("podctl ota status: %s\nwant a line matching %s", human, re)
+			}
+		}
+		if got := scrape(t, n, "podboot_ota_rollbacks_total"); got != "1" {
+			t.Errorf("/metrics podboot_ota_rollbacks_total = %q, want 1", got)
 		}
 		n.waitFleet(t, g2, 30*time.Second)
 		n.handCheck(t, hand)
