@@ -278,7 +278,10 @@ func TestNotReadyWithinTheDeadlineRollsBack(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	h := newHarness(t)
 	h.target.health = ready
-	c := h.controller(func(c *Config) { c.Device.StableFor = &metav1.Duration{Duration: time.Millisecond}; c.Tick = time.Millisecond })
+	c := h.controller(func(c *Config) {
+		c.Device.StableFor = &metav1.Duration{Duration: time.Millisecond}
+		c.Tick = time.Millisecond
+	})
 	if _, err := c.Push(context.Background(), bytes.NewReader(h.bundle(3, h.key))); err != nil {
 		t.Fatal(err)
 	}

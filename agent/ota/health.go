@@ -17,6 +17,12 @@ type PodHealth struct {
 	Ready, Succeeded, Failed bool
 	// Restarts is the sum of its containers' restartCount.
 	Restarts int32
+	// Exited says which container stopped in a way the pod does not
+	// expect (any stop under restartPolicy Always, a failure under
+	// OnFailure, a crash loop's back-off), "" when none did: after the
+	// generation was healthy that fails it at once, before the restart
+	// the back-off delays would show in Restarts.
+	Exited string
 	// Reason is why it is not ready, for the rollback's message: a
 	// waiting container's reason (CrashLoopBackOff, ErrImagePull), or the
 	// phase.
@@ -25,7 +31,7 @@ type PodHealth struct {
 
 func (p PodHealth) key() string { return p.Namespace + "/" + p.Name }
 
-func (p PodHealth) healthy() bool { return p.Present && (p.Ready || p.Succeeded) }
+func (p PodHealth) healthy() bool { return p.Present && p.Exited == "" && (p.Ready || p.Succeeded) }
 
 // gate is the health gate of one start of a trial: every pod of the
 // generation Ready (or Succeeded) within deadline, then no container
@@ -67,6 +73,11 @@ func (g *gate) observe(now time.Time, pods []PodHealth) (verdict, string) {
 		}
 	}
 	if g.baseline != nil {
+		for _, p := range pods {
+			if p.Present && p.Exited != "" {
+				return unhealthy, fmt.Sprintf("pod %s: %s after the generation was Ready", p.key(), p.Exited)
+			}
+		}
 		for _, p := range pods {
 			if before, ok := g.baseline[p.key()]; ok && p.Restarts > before {
 				return unhealthy, fmt.Sprintf("pod %s restarted a container (restarts %d → %d) after the generation was Ready", p.key(), before, p.Restarts)

@@ -58,6 +58,16 @@ func TestGate(t *testing.T) {
 			{15 * time.Second, []PodHealth{up}, waiting, ""},
 			{16 * time.Second, []PodHealth{up}, healthy, ""},
 		}},
+		{"a container exits after ready", []look{
+			{0, []PodHealth{up}, waiting, ""},
+			{1 * time.Second, []PodHealth{{Namespace: "default", Name: "web", Present: true, Ready: true, Exited: "container app exited (Error, exit code 1)"}}, unhealthy,
+				"pod default/web: container app exited (Error, exit code 1) after the generation was Ready"},
+		}},
+		{"an exited container is not healthy, even with a stale Ready", []look{
+			{0, []PodHealth{{Namespace: "default", Name: "web", Present: true, Ready: true, Exited: "container app exited"}}, waiting, ""},
+			{60 * time.Second, []PodHealth{{Namespace: "default", Name: "web", Present: true, Ready: true, Exited: "container app exited", Reason: "CrashLoopBackOff"}}, unhealthy,
+				"not every pod was Ready within 1m0s: default/web (CrashLoopBackOff)"},
+		}},
 		{"failed pod", []look{
 			{0, []PodHealth{up, failed}, unhealthy, "pod default/job failed (Error)"},
 		}},

@@ -236,14 +236,23 @@ func podHealth(pod *corev1.Pod) ota.PodHealth {
 			h.Ready = true
 		}
 	}
-	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
-	for _, cs := range statuses {
+	for _, cs := range pod.Status.InitContainerStatuses {
 		h.Restarts += cs.RestartCount
-		if h.Reason == "" && cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
-			h.Reason = cs.State.Waiting.Reason
+		noteReason(&h, cs)
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		h.Restarts += cs.RestartCount
+		noteReason(&h, cs)
+		if h.Succeeded {
+			continue
 		}
-		if h.Reason == "" && cs.State.Terminated != nil && cs.State.Terminated.Reason != "" && !h.Succeeded {
-			h.Reason = cs.State.Terminated.Reason
+		// The pod's condition may lag its containers: a container that is
+		// not running and ready makes the pod not ready for the gate.
+		if !cs.Ready || cs.State.Running == nil {
+			h.Ready = false
+		}
+		if exited(pod.Spec.RestartPolicy, cs) && h.Exited == "" {
+			h.Exited = fmt.Sprintf("container %s exited%s", cs.Name, exitCause(cs))
 		}
 	}
 	if h.Reason == "" && !h.Ready && !h.Succeeded {
@@ -253,6 +262,48 @@ func podHealth(pod *corev1.Pod) ota.PodHealth {
 		}
 	}
 	return h
+}
+
+// noteReason keeps the first waiting or terminated reason of the pod's
+// containers, for the rollback's message.
+func noteReason(h *ota.PodHealth, cs corev1.ContainerStatus) {
+	switch {
+	case h.Reason != "":
+	case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
+		h.Reason = cs.State.Waiting.Reason
+	case cs.State.Terminated != nil && cs.State.Terminated.Reason != "" && !h.Succeeded:
+		h.Reason = cs.State.Terminated.Reason
+	}
+}
+
+// exited says whether a container stopped in a way its pod does not
+// expect: any stop under restartPolicy Always, a failure under OnFailure,
+// and a crash loop's back-off between the two.
+func exited(policy corev1.RestartPolicy, cs corev1.ContainerStatus) bool {
+	if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+		return true
+	}
+	t := cs.State.Terminated
+	switch {
+	case t == nil:
+		return false
+	case policy == corev1.RestartPolicyAlways:
+		return true
+	case policy == corev1.RestartPolicyOnFailure:
+		return t.ExitCode != 0
+	}
+	return false
+}
+
+func exitCause(cs corev1.ContainerStatus) string {
+	t := cs.State.Terminated
+	if t == nil {
+		t = cs.LastTerminationState.Terminated
+	}
+	if t == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%s, exit code %d)", t.Reason, t.ExitCode)
 }
 
 // otaAPI adapts the controller to the API's view of it.

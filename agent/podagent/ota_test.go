@@ -82,3 +82,44 @@ func TestFleetHealthMatchesTheGenerationsPod(t *testing.T) {
 		t.Errorf("health with the generation's pod = %+v, want web present and Ready", h)
 	}
 }
+
+func TestPodHealth(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	crashed := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", ExitCode: 0}}
+	backoff := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+	pod := func(policy corev1.RestartPolicy, phase corev1.PodPhase, ready bool, cs ...corev1.ContainerStatus) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}, Spec: corev1.PodSpec{RestartPolicy: policy},
+			Status: corev1.PodStatus{Phase: phase, ContainerStatuses: cs}}
+		if ready {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name          string
+		pod           *corev1.Pod
+		ready         bool
+		exited        string
+		restarts      int32
+		reason, phase string
+	}{
+		{name: "running and ready", pod: pod(corev1.RestartPolicyAlways, corev1.PodRunning, true, corev1.ContainerStatus{Name: "app", Ready: true, State: running}), ready: true},
+		{name: "stale Ready condition, container exited", pod: pod(corev1.RestartPolicyAlways, corev1.PodRunning, true, corev1.ContainerStatus{Name: "app", Ready: false, State: crashed, RestartCount: 2}),
+			exited: "container app exited (Error, exit code 1)", restarts: 2, reason: "Error"},
+		{name: "crash loop back-off", pod: pod(corev1.RestartPolicyAlways, corev1.PodRunning, false, corev1.ContainerStatus{Name: "app", State: backoff,
+			LastTerminationState: crashed, RestartCount: 1}), exited: "container app exited (Error, exit code 1)", restarts: 1, reason: "CrashLoopBackOff"},
+		{name: "OnFailure, one container done, one running", pod: pod(corev1.RestartPolicyOnFailure, corev1.PodRunning, false,
+			corev1.ContainerStatus{Name: "init-like", State: done}, corev1.ContainerStatus{Name: "app", Ready: true, State: running}), reason: "Completed"},
+		{name: "OnFailure, failed", pod: pod(corev1.RestartPolicyOnFailure, corev1.PodRunning, false, corev1.ContainerStatus{Name: "app", State: crashed}),
+			exited: "container app exited (Error, exit code 1)", reason: "Error"},
+		{name: "Never, succeeded", pod: pod(corev1.RestartPolicyNever, corev1.PodSucceeded, false, corev1.ContainerStatus{Name: "app", State: done})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := podHealth(tc.pod)
+			if h.Ready != tc.ready || h.Exited != tc.exited || h.Restarts != tc.restarts || (tc.reason != "" && h.Reason != tc.reason) {
+				t.Errorf("podHealth = %+v, want ready %v, exited %q, restarts %d, reason %q", h, tc.ready, tc.exited, tc.restarts, tc.reason)
+			}
+		})
+	}
+}
