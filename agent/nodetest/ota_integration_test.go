@@ -150,8 +150,13 @@ func TestIntegrationOTA(t *testing.T) {
 		if st := n.otaStatusCLI(t); st.Generation != 0 || st.State == "trying" {
 			t.Errorf("before any bundle: %+v, want generation 0 and no trial", st)
 		}
-		if r := n.podctl(t, "ota", "push", tar1); r.code != 0 {
+		r := n.podctl(t, "ota", "push", tar1)
+		if r.code != 0 {
 			t.Fatalf("podctl ota push gen1.tar: %s\nagent log:\n%s", r, tail(n.stderr.String(), 40))
+		}
+		// The push returns once the trial began, and prints the status.
+		if !regexp.MustCompile(`(?m)^no generation committed yet; trying 1\b`).MatchString(r.stdout) {
+			t.Errorf("podctl ota push gen1.tar printed %q, want the status with generation 1 on trial", r.stdout)
 		}
 		n.waitOTA(t, commitWithin, "generation 1 committed", func(st otaStatus) bool { return st.Generation == 1 && st.State == "committed" })
 		if diff := cmp.Diff(otaStatus{Generation: 1, State: "committed", Failed: []uint64{}}, n.otaStatusCLI(t), ignoreVolatile); diff != "" {
