@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,8 +73,15 @@ func (n *node) waitFleet(t testing.TB, g generation, timeout time.Duration) map[
 			return byName
 		}
 	}
-	t.Fatalf("generation %d's pods not all Running and Ready, alone, within %v: pods (namespace/name: generation) (-want +got):\n%s\nnot ready: %v\nagent log:\n%s",
-		g.number, timeout, cmp.Diff(want, got), notReady, tail(n.stderr.String(), 60))
+	var all []string
+	if pods, err := n.listPods(); err == nil {
+		for _, p := range pods {
+			all = append(all, fmt.Sprintf("%s/%s uid %s generation %q phase %s Ready %s deleting %t", p.Namespace, p.Name, p.UID, p.Labels[genLabel],
+				p.Status.Phase, condition(&p, corev1.PodReady), p.DeletionTimestamp != nil))
+		}
+	}
+	t.Fatalf("generation %d's pods not all Running and Ready, alone, within %v: pods (namespace/name: generation) (-want +got):\n%s\nnot ready: %v\nevery pod:\n%s\nagent log:\n%s",
+		g.number, timeout, cmp.Diff(want, got), notReady, strings.Join(all, "\n"), tail(n.stderr.String(), 60))
 	return nil
 }
 
@@ -480,6 +488,7 @@ func TestIntegrationOTAPowerCuts(t *testing.T) {
 			time.Sleep(time.Until(start.Add(delay)))
 			before, _ := n.otaStatusHTTP()
 			n.powerCut(t, withPods)
+			t.Logf("%s, cut %v in (during %q, trying %d), pods killed too: %t", how, delay.Round(time.Millisecond), before.State, before.Trying, withPods)
 			pushed.Wait()
 			n.boot(t)
 			// A published generation is taken once the node is back; a
@@ -503,8 +512,7 @@ func TestIntegrationOTAPowerCuts(t *testing.T) {
 			if st.Generation == num {
 				committed++
 			}
-			t.Logf("%s, cut %v in (during %q, trying %d, pods killed too: %t): now generation %d %s, failed %v",
-				how, delay.Round(time.Millisecond), before.State, before.Trying, withPods, st.Generation, st.State, st.Failed)
+			t.Logf("now generation %d %s, failed %v", st.Generation, st.State, st.Failed)
 			last = st
 		})
 		for _, v := range w.violations() {
