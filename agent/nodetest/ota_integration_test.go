@@ -90,9 +90,9 @@ func (n *node) waitFleet(t testing.TB, g generation, timeout time.Duration) map[
 func (n *node) handCheck(t testing.TB, first *corev1.Pod) {
 	t.Helper()
 	p := n.waitPodIn(t, "default", "hand", 30*time.Second, "Running", running)
-	if p.UID != first.UID || containerStatus(p, "main").RestartCount != 0 {
-		t.Errorf("the hand-placed pod was touched: UID %s → %s, restarts %d, want the same UID and 0",
-			first.UID, p.UID, containerStatus(p, "main").RestartCount)
+	if cs := containerStatus(p, "main"); p.UID != first.UID || cs.RestartCount != 0 {
+		t.Errorf("the hand-placed pod was touched: UID %s → %s, restarts %d (last termination %+v), want the same UID and 0\nagent log:\n%s",
+			first.UID, p.UID, cs.RestartCount, cs.LastTerminationState.Terminated, tail(n.stderr.String(), 60))
 	}
 }
 
