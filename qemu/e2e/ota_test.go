@@ -137,6 +137,8 @@ func waitGeneration(t *testing.T, b *Board, hand []string, g otaGen, timeout tim
 // after the reboot exactly one whole generation runs, beside the flash's
 // own pods.
 func TestOTAOnTheBoard(t *testing.T) {
+	// Its own copy of the image: it boots beside the USB stick's test.
+	t.Parallel()
 	s := setup(t)
 	dir := copyImage(t, s.qemuImage)
 	fl, err := FindFlash(filepath.Join(dir, "disk.img"))
