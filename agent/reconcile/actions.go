@@ -79,7 +79,7 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 	a.Remove = oldInstances(observed)
 	if pod.DeletionTimestamp != nil {
 		a.KillPod = true
-		a.Kill = notExited(observed)
+		a.Kill = live(observed)
 		a.Cleanup = len(a.Kill) == 0
 		return a
 	}
@@ -330,6 +330,23 @@ func notExited(observed []runtime.ContainerStatus) []string {
 	var ids []string
 	for _, c := range observed {
 		if c.State != runtime.ContainerExited {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// live returns the instances a terminating pod must stop: running, or
+// unknown. A created instance that never started has nothing to stop,
+// as kubelet's killPod kills only the running containers; the clean-up
+// removes it (with its task, if it has one). Counting it kept a pod
+// terminating for ever when its task was lost between create and start
+// (a power cut of the node with its shims): a stop finds no task, and the
+// instance stays created.
+func live(observed []runtime.ContainerStatus) []string {
+	var ids []string
+	for _, c := range observed {
+		if c.State == runtime.ContainerRunning || c.State == runtime.ContainerUnknown {
 			ids = append(ids, c.ID)
 		}
 	}
