@@ -423,26 +423,25 @@ func (c *Controller) policy(st trial.State) bundle.Policy {
 // refuse reports a refused bundle: the status's reason, a Warning event,
 // the metric, and a *RefusedError for the caller.
 func (c *Controller) refuse(gen uint64, err error) error {
-	reason := "Refused"
+	reason, msg := "Refused", err.Error()
 	var r *bundle.Refusal
 	var coll *CollisionError
+	var invalid *InvalidManifestError
 	switch {
 	case errors.As(err, &r):
-		reason = r.Reason
-	case errors.As(err, &coll):
-		reason = ReasonCollision
-	case errors.Is(err, source.ErrTruncated):
-		reason = bundle.ReasonTruncated
-	}
-	msg := err.Error()
-	switch {
-	case r != nil:
 		// Whatever wrapped it (staging), the refusal says it all.
-		msg = r.Message
-	case coll != nil:
-		msg = fmt.Sprintf("bundle generation %d refused: %s", gen, coll.Message)
-	case gen != 0 && r == nil:
+		reason, msg = r.Reason, r.Message
+	case errors.As(err, &coll):
+		reason, msg = ReasonCollision, fmt.Sprintf("bundle generation %d refused: %s", gen, coll.Message)
+	case errors.As(err, &invalid):
+		reason, msg = ReasonInvalidManifest, fmt.Sprintf("bundle generation %d refused: %s", gen, invalid.Message)
+	case gen != 0:
 		msg = fmt.Sprintf("bundle generation %d refused: %s", gen, msg)
+	default:
+		msg = "bundle refused: " + msg
+	}
+	if r == nil && errors.Is(err, source.ErrTruncated) {
+		reason = bundle.ReasonTruncated
 	}
 	c.reason = msg
 	c.cfg.Log.Warn("OTA bundle refused", "reason", reason, "err", msg)

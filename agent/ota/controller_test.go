@@ -323,6 +323,11 @@ func TestRefusals(t *testing.T) {
 	if !errors.As(err, &refused) || refused.Reason != ReasonCollision || !strings.Contains(err.Error(), "bundle generation 5 refused: it defines Pod default/web") {
 		t.Errorf("colliding bundle: %v, want a Collision refusal naming the pod", err)
 	}
+	h.target.check = &InvalidManifestError{Message: "its manifests have errors: web.yaml: document 0 (Pod default/web): spec.containers: Required value"}
+	_, err = c.Push(context.Background(), bytes.NewReader(h.bundle(6, h.key)))
+	if !errors.As(err, &refused) || refused.Reason != ReasonInvalidManifest || err.Error() != "bundle generation 6 refused: its manifests have errors: web.yaml: document 0 (Pod default/web): spec.containers: Required value" {
+		t.Errorf("bundle with a bad manifest: %v, want an InvalidManifest refusal naming the document", err)
+	}
 	if _, err := os.Stat(filepath.Join(h.dir, "flash", "ota", "gen", fmt.Sprintf("%020d", 5))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused generation's directory: %v, want none", err)
 	}

@@ -1,8 +1,15 @@
 package ota
 
-// ReasonCollision is the refusal of a bundle that defines an object the
-// board's own manifests define too.
-const ReasonCollision = "Collision"
+// Reasons of the refusals the Target finds (the bundle's own are
+// bundle.Reason*).
+const (
+	// ReasonCollision: the bundle defines an object the board's own
+	// manifests define too.
+	ReasonCollision = "Collision"
+	// ReasonInvalidManifest: a manifest of the bundle does not decode or
+	// validate; a fleet's set runs whole or not at all.
+	ReasonInvalidManifest = "InvalidManifest"
+)
 
 // RefusedError is a bundle the board did not take, with the reason
 // (bundle.Reason* or ReasonCollision) an operator filters on.
@@ -31,3 +38,9 @@ func (e *ConflictError) Conflict() bool { return true }
 type CollisionError struct{ Message string }
 
 func (e *CollisionError) Error() string { return e.Message }
+
+// InvalidManifestError is a generation whose manifests have errors: the
+// Target's Check returns it.
+type InvalidManifestError struct{ Message string }
+
+func (e *InvalidManifestError) Error() string { return e.Message }

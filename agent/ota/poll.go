@@ -73,5 +73,6 @@ func transient(err error) bool {
 		return r.Reason == bundle.ReasonTruncated
 	}
 	var collision *CollisionError
-	return !errors.As(err, &collision)
+	var invalid *InvalidManifestError
+	return !errors.As(err, &collision) && !errors.As(err, &invalid)
 }

@@ -105,7 +105,7 @@ func (t *fleetTarget) read(dir string) (*manifest.Set, error) {
 		for _, e := range set.Errors {
 			msgs = append(msgs, e.Error())
 		}
-		return nil, fmt.Errorf("its manifests have errors: %s", strings.Join(msgs, "; "))
+		return nil, &ota.InvalidManifestError{Message: "its manifests have errors: " + strings.Join(msgs, "; ")}
 	}
 	for _, p := range set.Pods {
 		p.UID = fleetUID(p)
