@@ -37,11 +37,17 @@ func objectUID(nodeName string, obj any) (types.UID, error) {
 	h := md5.New()
 	fmt.Fprintf(h, "host:%s", nodeName)
 	h.Write(b)
+	return UIDFromMD5(h.Sum(nil)), nil
+}
+
+// UIDFromMD5 formats an MD5 digest as a version 3 (MD5, name-based) UUID,
+// the form of every static-pod UID.
+func UIDFromMD5(sum []byte) types.UID {
 	var u [16]byte
-	copy(u[:], h.Sum(nil))
+	copy(u[:], sum)
 	u[6] = u[6]&0x0f | 0x30 // version 3
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])), nil
+	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
 }
 
 // uidSpec is a shallow copy of pod without the spec fields the API

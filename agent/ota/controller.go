@@ -208,14 +208,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.judge()
 		case <-poll:
 			c.pollOnce(ctx, src)
-			pollTimer.Reset(jitter(c.cfg.Device.Poll(), c.cfg.Rand))
+			pollTimer.Reset(source.Jitter(c.cfg.Device.Poll(), c.cfg.Rand))
 		}
 	}
-}
-
-// jitter is interval ± 10%.
-func jitter(interval time.Duration, rnd func() float64) time.Duration {
-	return interval + time.Duration((rnd()*0.2-0.1)*float64(interval))
 }
 
 // judge looks at the trial's pods once and commits or rolls back.

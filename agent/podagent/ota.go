@@ -129,11 +129,7 @@ func fleetUID(p *corev1.Pod) types.UID {
 			fmt.Fprintf(h, "\x00%s=%s", c.Name, c.Image)
 		}
 	}
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x30 // version 3 (MD5, name-based), as the static-pod UIDs
-	u[8] = u[8]&0x3f | 0x80
-	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]))
+	return manifest.UIDFromMD5(h.Sum(nil))
 }
 
 // Check refuses a generation with a bad manifest or an object the board's
