@@ -35,6 +35,10 @@ const execDrainTimeout = 2 * time.Second
 // its session is over (the request's context may be gone by then).
 const execCleanupTimeout = 10 * time.Second
 
+// execStartTimeout bounds an exec process's start, which the client's
+// going does not cut short.
+const execStartTimeout = 30 * time.Second
+
 // execFIFODir is where exec processes' FIFOs are made, beside the
 // containers' <StateDir>/fifo/<id> (an ID is never "exec").
 func (r *Runtime) execFIFODir() string {
@@ -112,21 +116,41 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer func() {
-		// The request's context may be over: delete with the runtime's.
-		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
-		defer cancel()
-		if _, err := process.Delete(cctx, containerd.WithProcessKill); err != nil {
-			r.log.Debug("delete exec process", "container", id, "exec", execID, "err", err)
-		}
-	}()
 	// Wait before Start, so an immediate exit is not missed.
 	exitc, err := process.Wait(r.ctx)
 	if err != nil {
 		return fmt.Errorf("%s: wait: %w", what, err)
 	}
-	if err := process.Start(ctx); err != nil {
+	exited := false
+	defer func() {
+		// The request's context may be over: clean up with the runtime's.
+		// The kill goes by exec ID, not by the PID Start returned:
+		// containerd's WithProcessKill skips a process whose PID the
+		// client never learnt, and that one may be running.
+		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
+		defer cancel()
+		if !exited {
+			_ = process.Kill(cctx, syscall.SIGKILL)
+			select {
+			case <-exitc:
+			case <-cctx.Done():
+			}
+		}
+		if _, err := process.Delete(cctx); err != nil {
+			r.log.Debug("delete exec process", "container", id, "exec", execID, "err", err)
+		}
+	}()
+	// Start is not cut short by the client going: the shim may have
+	// started the process already (its output may even have reached the
+	// client), and only a finished Start is sure to be killed above.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), execStartTimeout)
+	err = process.Start(sctx)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("%s: start: %w", what, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	stdin.setClose(func() error {
 		cctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
@@ -142,16 +166,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 	var status containerd.ExitStatus
 	select {
 	case status = <-exitc:
+		exited = status.Error() == nil
 	case <-ctx.Done():
 		// The client went: the process goes too (kubelet's exec does not
-		// outlive its stream).
-		kctx, cancel := context.WithTimeout(r.ctx, execCleanupTimeout)
-		_ = process.Kill(kctx, syscall.SIGKILL)
-		cancel()
-		select {
-		case <-exitc:
-		case <-time.After(execCleanupTimeout):
-		}
+		// outlive its stream); the deferred cleanup kills it.
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	code, _, err := status.Result()
