@@ -2,6 +2,7 @@ package podstatus
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,28 +122,70 @@ func anyRegularContainerCreated(in Input) bool {
 	return false
 }
 
-// setReadiness is the probe manager's UpdatePodStatus without probes:
-// started means running, ready means running (and the readiness hook says
-// so) for app containers and sidecars, exited 0 for init containers.
+// setReadiness is the probe manager's UpdatePodStatus: a running container
+// is started once its startup probe succeeded (at once without one), and
+// a started one is ready once its readiness probe succeeded (at once
+// without one); an init container that is not a sidecar is ready when it
+// exited 0.
 func setReadiness(in Input, spec *corev1.Container, st *corev1.ContainerStatus, isInit bool) {
-	started := st.State.Running != nil
+	started := isStarted(in, spec, st)
 	st.Started = &started
 	if isInit && !IsRestartableInitContainer(spec) {
 		st.Ready = st.State.Terminated != nil && st.State.Terminated.ExitCode == 0
 		return
 	}
 	st.Ready = false
-	if !started {
+	if !started || st.State.Running == nil {
 		return
 	}
-	if in.Ready == nil {
+	if spec.ReadinessProbe == nil {
 		st.Ready = true
 		return
 	}
-	if latest := Latest(in.Containers, spec.Name); latest != nil {
-		st.Ready = in.Ready(spec, *latest)
+	if in.Probes != nil {
+		if ok, known := in.Probes.Readiness(trimID(st.ContainerID)); known {
+			st.Ready = ok
+			return
+		}
 	}
+	st.Ready = keptAcrossRestart(in, st, func(o corev1.ContainerStatus) bool { return o.Ready })
 }
+
+// isStarted is kubelet's isContainerStarted.
+func isStarted(in Input, spec *corev1.Container, st *corev1.ContainerStatus) bool {
+	if st.State.Running == nil {
+		return false
+	}
+	if spec.StartupProbe == nil {
+		return true
+	}
+	if in.Probes != nil {
+		if ok, known := in.Probes.Startup(trimID(st.ContainerID)); known {
+			return ok
+		}
+	}
+	return keptAcrossRestart(in, st, func(o corev1.ContainerStatus) bool { return o.Started != nil && *o.Started })
+}
+
+// keptAcrossRestart is kubelet's rule for a probe with no result yet
+// (setReadyStateOnKubeletRestart): a container that was running before
+// the agent started keeps what the previous status showed for the same
+// instance; any other waits for its probe.
+func keptAcrossRestart(in Input, st *corev1.ContainerStatus, was func(corev1.ContainerStatus) bool) bool {
+	if in.Previous == nil || in.AgentStarted.IsZero() || !st.State.Running.StartedAt.Time.Before(in.AgentStarted) {
+		return false
+	}
+	for _, list := range [][]corev1.ContainerStatus{in.Previous.ContainerStatuses, in.Previous.InitContainerStatuses} {
+		for _, o := range list {
+			if o.Name == st.Name && o.ContainerID == st.ContainerID {
+				return was(o)
+			}
+		}
+	}
+	return false
+}
+
+func trimID(id string) string { return strings.TrimPrefix(id, ContainerIDPrefix) }
 
 // convert is kubelet's convertContainerStatus for one runtime instance.
 func convert(spec corev1.Container, c runtime.ContainerStatus, old *corev1.ContainerStatus) corev1.ContainerStatus {

@@ -17,9 +17,12 @@ type Waiting struct {
 	Message string
 }
 
-// ReadinessFunc reports whether a running container is ready. It is the
-// hook for readiness probes; without one a running container is ready.
-type ReadinessFunc func(container *corev1.Container, instance runtime.ContainerStatus) bool
+// ProbeResults are the prober's latest results by runtime container ID
+// (no "containerd://"): ok is false while a probe has no result yet.
+type ProbeResults interface {
+	Readiness(containerID string) (success, ok bool)
+	Startup(containerID string) (success, ok bool)
+}
 
 // Input is everything Compute needs.
 type Input struct {
@@ -40,7 +43,14 @@ type Input struct {
 	// HostIP is the node's IP, reported as hostIP, and as podIP for
 	// hostNetwork pods.
 	HostIP string
-	// Ready is the readiness hook; nil means running is ready.
-	Ready ReadinessFunc
-	Now   time.Time
+	// Probes gives the readiness and startup probes' results; nil: no
+	// probe has run, so a running container is started and ready unless it
+	// has a probe of that kind.
+	Probes ProbeResults
+	// AgentStarted is when this agent started: a container that was
+	// running before it and showed started or ready in Previous keeps that
+	// until its probe's first result (kubelet's behaviour on a kubelet
+	// restart), so adopting pods does not flap their READY column.
+	AgentStarted time.Time
+	Now          time.Time
 }

@@ -51,15 +51,93 @@ func TestVanishedRunningContainer(t *testing.T) {
 	}
 }
 
-func TestReadinessHook(t *testing.T) {
-	pod := newPod(corev1.RestartPolicyAlways)
-	got := Compute(Input{Pod: pod, Sandbox: sandbox, Containers: []runtime.ContainerStatus{running("app", 0, 1)}, Now: at(2),
-		Ready: func(*corev1.Container, runtime.ContainerStatus) bool { return false }})
-	want := summary{Phase: corev1.PodRunning,
-		Conditions: conds("True", "True", "False ContainersNotReady: containers with unready status: [app]", "False ContainersNotReady: containers with unready status: [app]"),
-		Containers: []string{"app: running restarts=0"}}
-	if diff := cmp.Diff(want, summarize(got)); diff != "" {
-		t.Errorf("status (-want +got):\n%s", diff)
+// probeResults is a prober's results by container ID; absent = no result.
+type probeResults struct{ ready, started map[string]bool }
+
+func (p probeResults) Readiness(id string) (bool, bool) { ok, known := p.ready[id]; return ok, known }
+func (p probeResults) Startup(id string) (bool, bool)   { ok, known := p.started[id]; return ok, known }
+
+// TestProbeResults: started and ready as kubelet's prober manager sets
+// them (UpdatePodStatus, isContainerStarted).
+func TestProbeResults(t *testing.T) {
+	readiness := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+	startup := readiness.DeepCopy()
+	withProbes := func(r, s bool) podOpt {
+		return func(p *corev1.Pod) {
+			if r {
+				p.Spec.Containers[0].ReadinessProbe = readiness
+			}
+			if s {
+				p.Spec.Containers[0].StartupProbe = startup
+			}
+		}
+	}
+	notReady := "False ContainersNotReady: containers with unready status: [app]"
+	tests := []struct {
+		name             string
+		readiness, start bool
+		probes           probeResults
+		wantStarted      bool
+		wantReady        bool
+	}{
+		{name: "no probes: running is started and ready", wantStarted: true, wantReady: true},
+		{name: "readiness probe without a result", readiness: true, wantStarted: true},
+		{name: "readiness succeeded", readiness: true, probes: probeResults{ready: map[string]bool{"app-a": true}}, wantStarted: true, wantReady: true},
+		{name: "readiness failed", readiness: true, probes: probeResults{ready: map[string]bool{"app-a": false}}, wantStarted: true},
+		{name: "another instance's result does not count", readiness: true, probes: probeResults{ready: map[string]bool{"app-z": true}}, wantStarted: true},
+		{name: "startup probe without a result: neither started nor ready", start: true},
+		{name: "startup probe failed", start: true, probes: probeResults{started: map[string]bool{"app-a": false}}},
+		{name: "started: ready without a readiness probe", start: true, probes: probeResults{started: map[string]bool{"app-a": true}}, wantStarted: true, wantReady: true},
+		{name: "not started: a readiness success does not count", readiness: true, start: true, probes: probeResults{ready: map[string]bool{"app-a": true}}},
+		{name: "started and ready", readiness: true, start: true, probes: probeResults{ready: map[string]bool{"app-a": true}, started: map[string]bool{"app-a": true}}, wantStarted: true, wantReady: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := newPod(corev1.RestartPolicyAlways, withProbes(tt.readiness, tt.start))
+			got := Compute(Input{Pod: pod, Sandbox: sandbox, Containers: []runtime.ContainerStatus{running("app", 0, 1)}, Now: at(2), Probes: tt.probes})
+			cs := got.ContainerStatuses[0]
+			if *cs.Started != tt.wantStarted || cs.Ready != tt.wantReady {
+				t.Errorf("started=%v ready=%v, want started=%v ready=%v", *cs.Started, cs.Ready, tt.wantStarted, tt.wantReady)
+			}
+			wantConds := conds("True", "True", notReady, notReady)
+			if tt.wantReady {
+				wantConds = conds("True", "True", "True", "True")
+			}
+			if diff := cmp.Diff(wantConds, summarize(got).Conditions); diff != "" {
+				t.Errorf("conditions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestProbeResultsAcrossAgentRestart: a container running before the
+// agent started keeps the started and ready it showed until its probes'
+// first results (kubelet's setReadyStateOnKubeletRestart); one started
+// since waits for them.
+func TestProbeResultsAcrossAgentRestart(t *testing.T) {
+	pod := newPod(corev1.RestartPolicyAlways, func(p *corev1.Pod) {
+		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].StartupProbe = probe, probe.DeepCopy()
+	})
+	c := running("app", 0, 1)
+	ok := probeResults{ready: map[string]bool{"app-a": true}, started: map[string]bool{"app-a": true}}
+	before := Compute(Input{Pod: pod, Sandbox: sandbox, Containers: []runtime.ContainerStatus{c}, Now: at(2), Probes: ok})
+	for _, tt := range []struct {
+		name         string
+		agentStarted time.Time
+		want         bool
+	}{
+		{"container older than the agent", at(5), true},
+		{"container younger than the agent", at(0), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compute(Input{Pod: pod, Sandbox: sandbox, Containers: []runtime.ContainerStatus{c}, Now: at(6),
+				Previous: &before, AgentStarted: tt.agentStarted, Probes: probeResults{}})
+			cs := got.ContainerStatuses[0]
+			if *cs.Started != tt.want || cs.Ready != tt.want {
+				t.Errorf("started=%v ready=%v, want both %v", *cs.Started, cs.Ready, tt.want)
+			}
+		})
 	}
 }
 
