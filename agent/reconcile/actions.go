@@ -30,6 +30,10 @@ type Actions struct {
 	// for a kill with a reason, e.g. "Container web definition changed,
 	// will be restarted"; the others are "Stopping container <name>".
 	Killing map[string]string
+	// KillGrace has, by instance ID, the grace in seconds of a kill for a
+	// failed liveness or startup probe that sets its own
+	// terminationGracePeriodSeconds (kubelet's setTerminationGracePeriod).
+	KillGrace map[string]int64
 	// KillPod: stop every container of the pod; set when the pod is being
 	// deleted, and when it is finished.
 	KillPod bool
@@ -70,11 +74,33 @@ type BackOff struct {
 	Until   time.Time
 }
 
+// ProbeResults are the liveness and startup probes' latest results by
+// runtime container ID: ok is false while a probe has no result.
+type ProbeResults interface {
+	Liveness(containerID string) (success, ok bool)
+	Startup(containerID string) (success, ok bool)
+}
+
+// probeVerdict is what a running container's liveness and startup results
+// ask of the sync: nothing, or a kill with kubelet's message.
+func probeVerdict(c *corev1.Container, id string, probes ProbeResults) (failed *corev1.Probe, what string) {
+	if probes == nil {
+		return nil, ""
+	}
+	if ok, known := probes.Liveness(id); known && !ok && c.LivenessProbe != nil {
+		return c.LivenessProbe, "liveness"
+	}
+	if ok, known := probes.Startup(id); known && !ok && c.StartupProbe != nil {
+		return c.StartupProbe, "startup"
+	}
+	return nil, ""
+}
+
 // ComputeActions decides what to do for pod given its sandbox (nil when
-// none), the observed instances of its containers and the crash-loop
-// backoff, at now. It reads bo but does not change it. A pod with a
-// deletionTimestamp is terminated.
-func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtime.ContainerStatus, bo *backoff.Backoff, now time.Time) Actions {
+// none), the observed instances of its containers, their probes' results
+// (nil: none) and the crash-loop backoff, at now. It reads bo but does not
+// change it. A pod with a deletionTimestamp is terminated.
+func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtime.ContainerStatus, probes ProbeResults, bo *backoff.Backoff, now time.Time) Actions {
 	var a Actions
 	a.Remove = oldInstances(observed)
 	if pod.DeletionTimestamp != nil {
@@ -100,7 +126,7 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 		a.Kill = notExited(observed)
 		return a
 	}
-	if !a.initActions(pod, observed, bo, now) {
+	if !a.initActions(pod, observed, probes, bo, now) {
 		if a.KillPod {
 			// An init container failed under restartPolicy Never.
 			a.Finished, a.CreateSandbox = true, false
@@ -119,7 +145,21 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 				a.restart(c, false, latest, fmt.Sprintf("Container %s definition changed, will be restarted", c.Name))
 				continue
 			}
-			keep++
+			probe, what := probeVerdict(&c, latest.ID, probes)
+			if probe == nil {
+				keep++
+				continue
+			}
+			// kubelet's computePodActions: a container that failed its
+			// liveness or startup probe is killed, and started again
+			// (through the crash-loop backoff) unless restartPolicy is
+			// Never.
+			msg := fmt.Sprintf("Container %s failed %s probe", c.Name, what)
+			if pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+				msg += ", will be restarted"
+				a.startOrBackOff(pod, c, false, observed, bo, now)
+			}
+			a.killForProbe(pod, latest.ID, probe, msg)
 			continue
 		}
 		if !podstatus.ShouldContainerBeRestarted(pod, latest) {
@@ -131,10 +171,30 @@ func ComputeActions(pod *corev1.Pod, sandbox *runtime.Sandbox, observed []runtim
 		a.startOrBackOff(pod, c, false, observed, bo, now)
 	}
 	if keep == 0 && len(a.Start) == starts && len(a.BackOff) == 0 {
+		// kubelet's KillPod stops every container as a pod's end, with
+		// the pod's grace and no reason (a probe's kill included).
 		a.KillPod, a.Finished, a.CreateSandbox = true, true, false
-		a.Start, a.Kill = nil, notExited(observed)
+		a.Start, a.Kill, a.Killing, a.KillGrace = nil, notExited(observed), nil, nil
 	}
 	return a
+}
+
+// killForProbe kills a running instance that failed its liveness or
+// startup probe, with the probe's own terminationGracePeriodSeconds when it
+// has one (kubelet's setTerminationGracePeriod; a deletion's grace wins,
+// but a terminating pod is never here).
+func (a *Actions) killForProbe(pod *corev1.Pod, id string, probe *corev1.Probe, message string) {
+	a.Kill = append(a.Kill, id)
+	if a.Killing == nil {
+		a.Killing = map[string]string{}
+	}
+	a.Killing[id] = message
+	if probe.TerminationGracePeriodSeconds != nil && pod.Spec.TerminationGracePeriodSeconds != nil {
+		if a.KillGrace == nil {
+			a.KillGrace = map[string]int64{}
+		}
+		a.KillGrace[id] = *probe.TerminationGracePeriodSeconds
+	}
 }
 
 // regularContainersDone reports whether every regular container has exited
@@ -149,13 +209,14 @@ func regularContainersDone(pod *corev1.Pod, observed []runtime.ContainerStatus) 
 	return len(pod.Spec.Containers) > 0
 }
 
-// initActions is kubelet's computeInitContainerActions without probes: it
-// adds the init containers to start (the next one to run, and every sidecar
-// that is not running) in spec order, and reports whether the pod is
-// initialized. A sidecar counts as done once it runs (started, as no
-// startup probe is run). An init container that failed under restartPolicy
-// Never sets KillPod.
-func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatus, bo *backoff.Backoff, now time.Time) bool {
+// initActions is kubelet's computeInitContainerActions: it adds the init
+// containers to start (the next one to run, and every sidecar that is not
+// running) in spec order, and reports whether the pod is initialized. A
+// sidecar counts as done once it runs and its startup probe, if any,
+// succeeded; one that failed its startup or liveness probe is killed and
+// started again. An init container that failed under restartPolicy Never
+// sets KillPod.
+func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatus, probes ProbeResults, bo *backoff.Backoff, now time.Time) bool {
 	inits := pod.Spec.InitContainers
 	if len(inits) == 0 {
 		return true
@@ -177,6 +238,13 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 		running *runtime.ContainerStatus
 	}
 	var restarts []restartInit
+	type probeKill struct {
+		i     int
+		id    string
+		probe *corev1.Probe
+		what  string
+	}
+	var probeKills []probeKill
 	// Backwards, as completed init containers may have been removed: the
 	// last one with an instance tells how far initialization got.
 	for i := len(inits) - 1; i >= 0; i-- {
@@ -199,6 +267,16 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 			if !sidecar {
 				break // wait for it to finish
 			}
+			if c.StartupProbe != nil {
+				ok, known := probeResult(probes, ProbeResults.Startup, s.ID)
+				if !known {
+					break // wait for the startup probe
+				}
+				if !ok {
+					probeKills = append(probeKills, probeKill{i, s.ID, c.StartupProbe, "startup"})
+					break
+				}
+			}
 			if i == len(inits)-1 {
 				initialized = true
 			} else if !previouslyInitialized {
@@ -208,6 +286,14 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 				// kubelet restarts a running sidecar whose
 				// definition changed (its message says no more).
 				restarts = append(restarts, restartInit{i, s})
+				break
+			}
+			// A sidecar's liveness does not hold back the next init
+			// container; a failure restarts it.
+			if c.LivenessProbe != nil {
+				if ok, known := probeResult(probes, ProbeResults.Liveness, s.ID); known && !ok {
+					probeKills = append(probeKills, probeKill{i, s.ID, c.LivenessProbe, "liveness"})
+				}
 			}
 		case runtime.ContainerExited:
 			switch {
@@ -237,7 +323,12 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 	if !previouslyInitialized {
 		toStart = append(toStart, 0)
 	}
-	slices.Reverse(toStart)
+	for _, k := range probeKills {
+		toStart = append(toStart, k.i)
+		a.killForProbe(pod, k.id, k.probe, fmt.Sprintf("Init container %s failed %s probe", inits[k.i].Name, k.what))
+	}
+	slices.Sort(toStart)
+	toStart = slices.Compact(toStart)
 	for _, i := range toStart {
 		a.startOrBackOff(pod, inits[i], true, observed, bo, now)
 	}
@@ -247,6 +338,14 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 		a.restart(c, true, r.running, fmt.Sprintf("Init container %s definition changed", c.Name))
 	}
 	return initialized
+}
+
+// probeResult asks probes for one result; no prober means no result.
+func probeResult(probes ProbeResults, get func(ProbeResults, string) (bool, bool), id string) (success, ok bool) {
+	if probes == nil {
+		return false, false
+	}
+	return get(probes, id)
 }
 
 // restart kills a running instance whose container changed and starts the

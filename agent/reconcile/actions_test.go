@@ -192,7 +192,7 @@ func TestComputeActions(t *testing.T) {
 			if bo == nil {
 				bo = backoff.NewDefault()
 			}
-			got := summarize(ComputeActions(tt.pod, tt.sandbox, tt.observed, bo, at(tt.now)))
+			got := summarize(ComputeActions(tt.pod, tt.sandbox, tt.observed, nil, bo, at(tt.now)))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
 			}
@@ -206,7 +206,7 @@ func TestComputeActionsRetryAt(t *testing.T) {
 	bo.Next(key, at(0), at(1)) // 10s
 	bo.Next(key, at(5), at(6)) // 20s
 	pod := testPod(corev1.RestartPolicyAlways, nil, "app")
-	a := ComputeActions(pod, sb, []runtime.ContainerStatus{inst("c1", "app", 2, ex(), 10, 1)}, bo, at(12))
+	a := ComputeActions(pod, sb, []runtime.ContainerStatus{inst("c1", "app", 2, ex(), 10, 1)}, nil, bo, at(12))
 	if want := at(30); !a.RetryAt.Equal(want) {
 		t.Errorf("RetryAt = %v, want %v", a.RetryAt, want)
 	}

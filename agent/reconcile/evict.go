@@ -84,7 +84,8 @@ func (w *worker) syncEvicted(ctx context.Context, pod *corev1.Pod, snap podSnaps
 		w.m.cfg.Events.Eventf(pod, corev1.EventTypeWarning, ev.reason, "%s", ev.message)
 	}
 	if len(running) > 0 {
-		w.kill(ctx, pod, snap.containers, running, nil, 0)
+		noGrace := time.Duration(0)
+		w.kill(ctx, pod, snap.containers, running, nil, nil, &noGrace)
 		if s, err := w.observe(ctx); err == nil {
 			snap = s
 		} else {

@@ -445,7 +445,7 @@ func TestComputeActionsImageChanged(t *testing.T) {
 			if bo == nil {
 				bo = backoff.NewDefault()
 			}
-			a := ComputeActions(tt.pod, sb, tt.observed, bo, at(55))
+			a := ComputeActions(tt.pod, sb, tt.observed, nil, bo, at(55))
 			if diff := cmp.Diff(tt.want, summarize(a)); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
 			}

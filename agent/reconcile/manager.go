@@ -16,6 +16,7 @@ import (
 
 	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/backoff"
+	"github.com/podboot/podboot/agent/podstatus"
 	"github.com/podboot/podboot/agent/runtime"
 )
 
@@ -84,6 +85,27 @@ type Config struct {
 	// event rather than fail with ErrImagePull (device.yaml's
 	// images.offlineFallback). Off is kubelet's behaviour.
 	OfflineImageFallback bool
+	// Probes, when set, runs the containers' probes (agent/prober): each
+	// published status is handed to it, and its results decide readiness,
+	// startup and liveness restarts. Nil: no probe runs, and a running
+	// container is started and ready.
+	Probes Probes
+	// Hooks, when set, runs the containers' postStart and preStop hooks
+	// (agent/lifecycle); nil runs none.
+	Hooks HookRunner
+	// AgentStarted is when this agent started (kubelet's rule for probe
+	// results across its restart; see podstatus.Input).
+	AgentStarted time.Time
+}
+
+// Probes is the prober as the core sees it.
+type Probes interface {
+	ProbeResults
+	podstatus.ProbeResults
+	// UpdatePod hands the prober a pod's spec and its latest status.
+	UpdatePod(pod *corev1.Pod, status *corev1.PodStatus)
+	// RemovePod stops the pod's probes and forgets their results.
+	RemovePod(uid types.UID)
 }
 
 // DefaultRelist is how often the runtime is relisted to catch changes its
@@ -352,6 +374,10 @@ func (m *Manager) StopAll(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Wake makes pod uid's worker sync soon, as a runtime event does (the
+// prober calls it when a result changes).
+func (m *Manager) Wake(uid types.UID) { m.wake(uid) }
 
 func (m *Manager) wake(uid types.UID) {
 	m.mu.Lock()

@@ -18,6 +18,8 @@ func (w *worker) publish(pod *corev1.Pod, snap podSnapshot, finished bool) {
 		Waiting:        w.waiting,
 		Previous:       w.previous,
 		HostIP:         w.m.cfg.HostIP,
+		Probes:         w.m.cfg.Probes,
+		AgentStarted:   w.m.cfg.AgentStarted,
 		Now:            w.m.cfg.Now(),
 	})
 	if w.rejection != nil {
@@ -38,6 +40,7 @@ func (w *worker) publish(pod *corev1.Pod, snap podSnapshot, finished bool) {
 	if w.pod == nil {
 		return
 	}
+	w.updateProber(pod, &status)
 	out := pod.DeepCopy()
 	out.Status = status
 	w.pubMu.Lock()

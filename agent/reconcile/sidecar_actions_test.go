@@ -120,7 +120,7 @@ func TestComputeActionsSidecars(t *testing.T) {
 			if bo == nil {
 				bo = backoff.NewDefault()
 			}
-			got := summarize(ComputeActions(tt.pod, tt.sandbox, tt.observed, bo, at(tt.now)))
+			got := summarize(ComputeActions(tt.pod, tt.sandbox, tt.observed, nil, bo, at(tt.now)))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
 			}

@@ -69,5 +69,40 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, sandbox runtime.San
 	delete(w.waiting, c.Name)
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	ev.EventfOnField(pod, field, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if !w.postStart(ctx, pod, &c, st) {
+		return runtime.ContainerStatus{}, false
+	}
 	return st, true
 }
+
+// postStart is kubelet's step 4 of startContainer: the postStart hook runs
+// before the container counts as running (the sync waits for it, so the
+// pod shows ContainerCreating meanwhile). A failed hook kills the
+// container (Killing "FailedPostStartHook"), records FailedPostStartHook
+// without the hook's message (kubelet keeps secrets out of events), and
+// leaves the container waiting with PostStartHookError and that message
+// until the restart policy starts it again. A deletion of the pod cuts
+// the hook short. It reports whether the container runs.
+func (w *worker) postStart(ctx context.Context, pod *corev1.Pod, c *corev1.Container, st runtime.ContainerStatus) bool {
+	if c.Lifecycle == nil || c.Lifecycle.PostStart == nil || w.m.cfg.Hooks == nil {
+		return true
+	}
+	hctx, release := w.hookContext(ctx)
+	msg, err := w.m.cfg.Hooks.RunHook(hctx, pod, c, st.ID, w.podIP(), c.Lifecycle.PostStart)
+	release()
+	if err == nil {
+		return true
+	}
+	field := fieldPath(c.Name, st.Init)
+	w.m.cfg.Log.Warn("postStart hook failed", "pod", w.ref.String(), "container", c.Name, "err", err, "message", msg)
+	w.m.cfg.Events.EventfOnField(pod, field, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
+	if w.killed == nil {
+		w.killed = map[string]bool{}
+	}
+	w.killContainer(ctx, pod, st, map[string]string{st.ID: "FailedPostStartHook"}, time.Duration(rawGracePeriod(pod))*time.Second, minimumGracePeriodSeconds*time.Second)
+	w.m.cache.markStale(w.uid)
+	w.setWaiting(c.Name, "PostStartHookError", msg)
+	w.syncFailed()
+	return false
+}
+

@@ -26,20 +26,20 @@ func (w *worker) sync(ctx context.Context) bool {
 		return false
 	}
 	now := w.m.cfg.Now()
-	a := ComputeActions(pod, snap.sandbox, snap.containers, w.m.crash, now)
+	a := ComputeActions(pod, snap.sandbox, snap.containers, w.probeResults(), w.m.crash, now)
 	w.retryAt = a.RetryAt
 
 	if pod.DeletionTimestamp != nil {
 		w.publish(pod, snap, false) // terminating, before the kill
 		if len(a.Kill) > 0 {
 			killCtx, release := w.killContext(ctx, *pod.DeletionGracePeriodSeconds)
-			w.kill(killCtx, pod, snap.containers, a.Kill, a.Killing, time.Duration(gracePeriod(pod))*time.Second)
+			w.kill(killCtx, pod, snap.containers, a.Kill, a.Killing, a.KillGrace, nil)
 			release()
 			if snap, err = w.observe(ctx); err != nil {
 				log.Warn("sync pod: observe runtime", "err", err)
 				return false
 			}
-			a = ComputeActions(pod, snap.sandbox, snap.containers, w.m.crash, w.m.cfg.Now())
+			a = ComputeActions(pod, snap.sandbox, snap.containers, w.probeResults(), w.m.crash, w.m.cfg.Now())
 		}
 		if !a.Cleanup {
 			w.publish(pod, snap, false)
@@ -47,6 +47,7 @@ func (w *worker) sync(ctx context.Context) bool {
 		}
 		if shutdown {
 			w.publish(pod, snap, false)
+			w.forgetProbes()
 			w.m.saveState()
 			return true
 		}
@@ -57,6 +58,7 @@ func (w *worker) sync(ctx context.Context) bool {
 		if w.pod != nil {
 			w.m.cfg.Pods.RemovePod(w.ref.Namespace, w.ref.Name, w.uid)
 		}
+		w.forgetProbes()
 		w.m.state.forgetPod(w.uid)
 		w.m.saveState()
 		return true
@@ -115,7 +117,7 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	log := w.m.cfg.Log.With("pod", w.ref.String())
 	rt := w.m.cfg.Runtime
 	if len(a.Kill) > 0 {
-		w.kill(ctx, pod, snap.containers, a.Kill, a.Killing, time.Duration(gracePeriod(pod))*time.Second)
+		w.kill(ctx, pod, snap.containers, a.Kill, a.Killing, a.KillGrace, nil)
 	}
 	for _, id := range a.Remove {
 		if err := rt.RemoveContainer(ctx, id); err != nil {
@@ -177,13 +179,18 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 }
 
 // kill stops containers (kubelet's killContainersWithSyncResult): the
-// regular containers concurrently, each with grace, then the sidecars one
-// by one in reverse spec order with what is left of grace (at least
+// regular containers concurrently, then the sidecars one by one in
+// reverse spec order with what is left of the pod's grace (at least
 // kubelet's minimum), so that sidecars outlive the containers they serve.
-// A stop cut short by ctx (a shortened grace, the agent stopping) is not
-// an error: the next sync stops what still runs. messages has the Killing
-// event's message of a kill with a reason, by ID (Actions.Killing).
-func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, messages map[string]string, grace time.Duration) {
+// Each is kubelet's killContainer: the Killing event, the preStop hook
+// within the grace, then the stop signal with what is left of it (at
+// least the minimum). A stop cut short by ctx (a shortened grace, the
+// agent stopping) is not an error: the next sync stops what still runs.
+// messages has the Killing event's message of a kill with a reason, and
+// graces a kill's own grace in seconds (a failed probe's), by ID
+// (Actions.Killing, Actions.KillGrace); override, when set, is the grace
+// of every kill (an eviction's).
+func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.ContainerStatus, ids []string, messages map[string]string, graces map[string]int64, override *time.Duration) {
 	if w.killed == nil {
 		w.killed = map[string]bool{}
 	}
@@ -208,43 +215,89 @@ func (w *worker) kill(ctx context.Context, pod *corev1.Pod, observed []runtime.C
 	}
 	slices.SortFunc(sidecars, func(a, b string) int { return sidecarRank[byID[b].Name] - sidecarRank[byID[a].Name] })
 
-	// kubelet's killContainer records the Killing event with the kill's
-	// message, once per instance here (a stop cut short is retried).
-	killing := func(id string) {
-		c := byID[id]
-		if !w.killed[id] && w.pod != nil {
-			msg, ok := messages[id]
-			if !ok {
-				msg = "Stopping container " + c.Name
-			}
-			w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "%s", msg)
+	podGrace := time.Duration(rawGracePeriod(pod)) * time.Second
+	graceOf := func(id string) time.Duration {
+		switch g, ok := graces[id]; {
+		case override != nil:
+			return *override
+		case ok:
+			return time.Duration(g) * time.Second
 		}
-		w.killed[id] = true
+		return podGrace
 	}
-	deadline := time.Now().Add(grace)
-	stop := func(id string, grace time.Duration) {
-		c := byID[id]
-		killing(id)
-		if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
-			w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
-		}
-	}
+	deadline := time.Now().Add(podGrace)
 	var wg sync.WaitGroup
+	// An eviction's override is its grace exactly (none), as before
+	// probes; every other kill gets at least kubelet's minimum.
+	minimum := minimumGracePeriodSeconds * time.Second
+	if override != nil {
+		minimum = *override
+	}
 	for _, id := range regular {
-		c := byID[id]
-		killing(id)
-		wg.Go(func() {
-			if err := w.m.cfg.Runtime.StopContainer(ctx, id, grace); err != nil && ctx.Err() == nil {
-				w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", id, "err", err)
-			}
-		})
+		wg.Go(func() { w.killContainer(ctx, pod, byID[id], messages, graceOf(id), minimum) })
 	}
 	wg.Wait()
 	for _, id := range sidecars {
-		stop(id, max(time.Until(deadline), minimumGracePeriodSeconds*time.Second))
+		grace := graceOf(id)
+		if _, own := graces[id]; override == nil && !own {
+			grace = time.Until(deadline)
+		}
+		w.killContainer(ctx, pod, byID[id], messages, grace, minimum)
 	}
 	// Exit codes and times are known only to a list.
 	w.m.cache.markStale(w.uid)
+}
+
+// killContainer is kubelet's killContainer for one instance: the Killing
+// event (once per instance: a stop cut short is retried), the preStop
+// hook if there is time for it, then the stop with what is left of grace,
+// never under minimum.
+func (w *worker) killContainer(ctx context.Context, pod *corev1.Pod, c runtime.ContainerStatus, messages map[string]string, grace, minimum time.Duration) {
+	w.killMu.Lock()
+	first := !w.killed[c.ID]
+	w.killed[c.ID] = true
+	w.killMu.Unlock()
+	if first && w.pod != nil {
+		msg, ok := messages[c.ID]
+		if !ok {
+			msg = "Stopping container " + c.Name
+		}
+		w.m.cfg.Events.EventfOnField(pod, fieldPath(c.Name, c.Init), corev1.EventTypeNormal, "Killing", "%s", msg)
+	}
+	if spec := containerSpec(pod, c.Name, c.Init); first && spec != nil && grace > 0 && c.State == runtime.ContainerRunning &&
+		spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil && w.m.cfg.Hooks != nil {
+		grace -= w.preStop(ctx, pod, spec, c.ID, grace)
+	}
+	grace = max(grace, minimum)
+	if err := w.m.cfg.Runtime.StopContainer(ctx, c.ID, grace); err != nil && ctx.Err() == nil {
+		w.m.cfg.Log.Warn("stop container", "pod", w.ref.String(), "container", c.Name, "id", c.ID, "err", err)
+	}
+}
+
+// preStop is kubelet's executePreStopHook: the hook runs until it ends or
+// grace runs out (it is then abandoned: its exec is killed), and a
+// failure is a FailedPreStopHook event without the message (kubelet keeps
+// secrets out of events). It returns how long it took.
+func (w *worker) preStop(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id string, grace time.Duration) time.Duration {
+	start := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	msg, err := w.m.cfg.Hooks.RunHook(hctx, pod, spec, id, w.podIP(), spec.Lifecycle.PreStop)
+	if err != nil && hctx.Err() == nil {
+		w.m.cfg.Log.Warn("preStop hook failed", "pod", w.ref.String(), "container", spec.Name, "err", err, "message", msg)
+		w.m.cfg.Events.EventfOnField(pod, fieldPath(spec.Name, isInit(pod, spec)), corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed")
+	}
+	return time.Since(start)
+}
+
+// isInit reports whether spec is one of pod's init containers.
+func isInit(pod *corev1.Pod, spec *corev1.Container) bool {
+	for i := range pod.Spec.InitContainers {
+		if &pod.Spec.InitContainers[i] == spec {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanup removes a terminated pod's containers, sandbox, cgroup,

@@ -50,6 +50,9 @@ type worker struct {
 	// cancels its sync the same way), so the next sync stops them again
 	// with the shorter grace.
 	stopKill context.CancelFunc
+	// stopHook, set while a postStart hook runs, cuts it short when the
+	// pod is deleted (kubelet's pod worker cancels its sync then).
+	stopHook context.CancelFunc
 	shutdown bool      // StopAll: stop containers, remove nothing
 	evicted  *eviction // Evict: killed, Failed, never started again
 	print    string
@@ -58,7 +61,8 @@ type worker struct {
 	created  metav1.Time
 	previous *corev1.PodStatus
 	waiting  map[string]podstatus.Waiting
-	killed   map[string]bool // Killing events already recorded
+	killMu   sync.Mutex      // kills run concurrently
+	killed   map[string]bool // Killing events already recorded, under killMu
 	// published is the pod last published, under pubMu: the worker's
 	// syncs and SetDesired's updates both publish.
 	pubMu     sync.Mutex
@@ -116,7 +120,29 @@ func (w *worker) terminate(now time.Time, shutdown bool) {
 		t := metav1.NewTime(now.Add(time.Duration(g) * time.Second))
 		w.deleteAt, w.deleteGrace = &t, g
 	}
+	if w.stopHook != nil {
+		w.stopHook()
+	}
 	w.wakeUp()
+}
+
+// hookContext is the context a postStart hook runs in: cancelled when the
+// pod is deleted, or already cancelled if it is. release must be called
+// once the hook is over.
+func (w *worker) hookContext(ctx context.Context) (context.Context, func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.stopHook = cancel
+	if w.deleteAt != nil {
+		cancel()
+	}
+	w.mu.Unlock()
+	return hctx, func() {
+		w.mu.Lock()
+		w.stopHook = nil
+		w.mu.Unlock()
+		cancel()
+	}
 }
 
 // setDeletionGrace records the grace of a deletion to come or shortens the
@@ -245,6 +271,12 @@ func (w *worker) currentPod() (pod *corev1.Pod, shutdown bool) {
 // worker raises a grace under 1 to 1 (calculateEffectiveGracePeriod), and
 // killContainer raises that to 2.
 func gracePeriod(pod *corev1.Pod) int64 {
+	return max(rawGracePeriod(pod), minimumGracePeriodSeconds)
+}
+
+// rawGracePeriod is kubelet's setTerminationGracePeriod for a kill without
+// a probe's reason, before the minimum: the time a preStop hook may take.
+func rawGracePeriod(pod *corev1.Pod) int64 {
 	g := int64(corev1.DefaultTerminationGracePeriodSeconds)
 	switch {
 	case pod.DeletionGracePeriodSeconds != nil:
@@ -252,7 +284,7 @@ func gracePeriod(pod *corev1.Pod) int64 {
 	case pod.Spec.TerminationGracePeriodSeconds != nil:
 		g = *pod.Spec.TerminationGracePeriodSeconds
 	}
-	return max(g, minimumGracePeriodSeconds)
+	return g
 }
 
 const minimumGracePeriodSeconds = 2
