@@ -105,4 +105,3 @@ func (w *worker) postStart(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 	w.syncFailed()
 	return false
 }
-
