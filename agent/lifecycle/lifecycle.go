@@ -146,10 +146,10 @@ func (r *Runner) runHTTP(ctx context.Context, h *corev1.HTTPGetAction, t probe.T
 	if dial == nil {
 		dial = probe.DefaultDial
 	}
-	tr := probe.NewTransport(dial)
+	tr, closeConns := probe.NewTransport(dial)
 	// kubelet's lifecycle client is a plain transport: it accepts gzip.
 	tr.DisableCompression = false
-	defer tr.CloseIdleConnections()
+	defer closeConns()
 	client := &http.Client{Transport: tr, CheckRedirect: probe.CheckRedirect}
 
 	resp, err := client.Do(req)

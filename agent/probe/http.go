@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,8 +27,8 @@ func (p *Prober) probeHTTP(ctx context.Context, h *corev1.HTTPGetAction, t Targe
 	if err != nil {
 		return Unknown, "", err
 	}
-	tr := NewTransport(p.dialer())
-	defer tr.CloseIdleConnections()
+	tr, closeConns := NewTransport(p.dialer())
+	defer closeConns()
 	client := &http.Client{
 		Timeout:       timeout,
 		Transport:     tr,
@@ -77,18 +78,54 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 // NewTransport is the transport of kubelet's http prober, dialing with
 // dial: no proxy, no compression (no Accept-Encoding header), TLS without
 // certificate checks (HTTP/2 when the server offers it, as
-// utilnet.SetTransportDefaults configures), and no keep-alive, so that a
-// probe's connection is closed when its response is read.
-func NewTransport(dial DialFunc) *http.Transport {
-	return &http.Transport{
+// utilnet.SetTransportDefaults configures), and no keep-alive. closeConns
+// closes every connection the transport opened: without keep-alive the
+// transport closes a connection once its response is read, but in its own
+// goroutine, a moment after the caller is done; closeConns makes sure no
+// fd outlives the probe.
+func NewTransport(dial DialFunc) (tr *http.Transport, closeConns func()) {
+	conns := &connSet{dial: dial}
+	tr = &http.Transport{
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true},
 		DisableKeepAlives:   true,
 		Proxy:               http.ProxyURL(nil),
 		DisableCompression:  true,
-		DialContext:         dial,
+		DialContext:         conns.dialContext,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
+	return tr, func() {
+		tr.CloseIdleConnections()
+		conns.closeAll()
+	}
+}
+
+// connSet dials and remembers the connections it made.
+type connSet struct {
+	dial  DialFunc
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (s *connSet) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := s.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		// Most are closed already; that error says nothing.
+		_ = c.Close()
+	}
+	s.conns = nil
 }
 
 // NewRequest is kubelet's NewRequestForHTTPGetAction: a GET of
