@@ -75,9 +75,13 @@ type BackOff struct {
 }
 
 // ProbeResults are the liveness and startup probes' latest results by
-// runtime container ID: ok is false while a probe has no result.
+// runtime container ID, as a sync acts on them.
 type ProbeResults interface {
-	Liveness(containerID string) (success, ok bool)
+	// LivenessFailed: the latest liveness result is a failure.
+	LivenessFailed(containerID string) bool
+	// StartupFailed: the latest startup result is a failure.
+	StartupFailed(containerID string) bool
+	// Startup: success, when ok (a result, not unknown).
 	Startup(containerID string) (success, ok bool)
 }
 
@@ -87,10 +91,10 @@ func probeVerdict(c *corev1.Container, id string, probes ProbeResults) (failed *
 	if probes == nil {
 		return nil, ""
 	}
-	if ok, known := probes.Liveness(id); known && !ok && c.LivenessProbe != nil {
+	if c.LivenessProbe != nil && probes.LivenessFailed(id) {
 		return c.LivenessProbe, "liveness"
 	}
-	if ok, known := probes.Startup(id); known && !ok && c.StartupProbe != nil {
+	if c.StartupProbe != nil && probes.StartupFailed(id) {
 		return c.StartupProbe, "startup"
 	}
 	return nil, ""
@@ -268,12 +272,14 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 				break // wait for it to finish
 			}
 			if c.StartupProbe != nil {
-				ok, known := probeResult(probes, ProbeResults.Startup, s.ID)
-				if !known {
-					break // wait for the startup probe
+				if probes == nil {
+					break // no result will come
 				}
-				if !ok {
-					probeKills = append(probeKills, probeKill{i, s.ID, c.StartupProbe, "startup"})
+				if ok, known := probes.Startup(s.ID); !known || !ok {
+					// Wait for the startup probe; restart on its failure.
+					if probes.StartupFailed(s.ID) {
+						probeKills = append(probeKills, probeKill{i, s.ID, c.StartupProbe, "startup"})
+					}
 					break
 				}
 			}
@@ -291,7 +297,7 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 			// A sidecar's liveness does not hold back the next init
 			// container; a failure restarts it.
 			if c.LivenessProbe != nil {
-				if ok, known := probeResult(probes, ProbeResults.Liveness, s.ID); known && !ok {
+				if probes != nil && probes.LivenessFailed(s.ID) {
 					probeKills = append(probeKills, probeKill{i, s.ID, c.LivenessProbe, "liveness"})
 				}
 			}
@@ -338,14 +344,6 @@ func (a *Actions) initActions(pod *corev1.Pod, observed []runtime.ContainerStatu
 		a.restart(c, true, r.running, fmt.Sprintf("Init container %s definition changed", c.Name))
 	}
 	return initialized
-}
-
-// probeResult asks probes for one result; no prober means no result.
-func probeResult(probes ProbeResults, get func(ProbeResults, string) (bool, bool), id string) (success, ok bool) {
-	if probes == nil {
-		return false, false
-	}
-	return get(probes, id)
 }
 
 // restart kills a running instance whose container changed and starts the

@@ -16,7 +16,6 @@ import (
 
 	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/backoff"
-	"github.com/podboot/podboot/agent/podstatus"
 	"github.com/podboot/podboot/agent/runtime"
 )
 
@@ -101,7 +100,8 @@ type Config struct {
 // Probes is the prober as the core sees it.
 type Probes interface {
 	ProbeResults
-	podstatus.ProbeResults
+	// Readiness: success, when ok (a result, not unknown).
+	Readiness(containerID string) (success, ok bool)
 	// UpdatePod hands the prober a pod's spec and its latest status.
 	UpdatePod(pod *corev1.Pod, status *corev1.PodStatus)
 	// RemovePod stops the pod's probes and forgets their results.

@@ -37,9 +37,18 @@ func (p *fakeProbes) get(m map[string]bool, id string) (bool, bool) {
 	return ok, known
 }
 
-func (p *fakeProbes) Liveness(id string) (bool, bool)  { return p.get(p.live, id) }
 func (p *fakeProbes) Readiness(id string) (bool, bool) { return p.get(p.ready, id) }
 func (p *fakeProbes) Startup(id string) (bool, bool)   { return p.get(p.started, id) }
+
+func (p *fakeProbes) LivenessFailed(id string) bool {
+	ok, known := p.get(p.live, id)
+	return known && !ok
+}
+
+func (p *fakeProbes) StartupFailed(id string) bool {
+	ok, known := p.get(p.started, id)
+	return known && !ok
+}
 
 func (p *fakeProbes) set(m map[string]bool, id string, ok bool) {
 	p.mu.Lock()
