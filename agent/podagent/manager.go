@@ -9,10 +9,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/podboot/podboot/agent/admission"
 	"github.com/podboot/podboot/agent/manifest"
 	"github.com/podboot/podboot/agent/metrics"
+	"github.com/podboot/podboot/agent/prober"
 	"github.com/podboot/podboot/agent/reconcile"
 	"github.com/podboot/podboot/agent/store"
 	"github.com/podboot/podboot/internal/device"
@@ -24,6 +26,7 @@ import (
 // runs short.
 type podManager struct {
 	mgr     *reconcile.Manager
+	probes  *prober.Manager
 	watcher *manifest.Watcher
 	apply   *manifestApplier
 	// flash is the API's writes to the manifests, through the watcher.
@@ -40,12 +43,16 @@ type podManager struct {
 
 // newPodManager makes the reconcile manager (which reads its state file
 // back) and the manifest watcher; start runs them.
-func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Store, recorder *store.Recorder, agentMetrics *metrics.Metrics, log *slog.Logger) (*podManager, error) {
+func newPodManager(ctx context.Context, cfg Config, dev device.Device, nr *nodeRuntime, st *store.Store, recorder *store.Recorder, agentMetrics *metrics.Metrics, log *slog.Logger) (*podManager, error) {
 	var observeSync func(time.Duration)
 	if agentMetrics != nil {
 		observeSync = agentMetrics.ObserveSync
 	}
 	node := nr.node
+	// The prober wakes the pod workers; mgr is set before any pod, and so
+	// any probe, exists.
+	var mgr *reconcile.Manager
+	probes := newProber(ctx, nr.ctrd, recorder, agentMetrics, func(uid types.UID) { mgr.Wake(uid) }, log.With("component", "prober"))
 	mgr, err := reconcile.NewManager(reconcile.Config{
 		Runtime:   importGate{Runtime: nr.ctrd, progress: nr.imports},
 		Pods:      storePublisher{st: st, log: log},
@@ -71,8 +78,13 @@ func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Sto
 		MemoryAllocatable: node.Status.Allocatable.Memory().Value(),
 		// An offline board runs the :latest images it has (device.yaml).
 		OfflineImageFallback: dev.Images.UseStoredWhenOffline(),
+		// kubelet's probes and lifecycle hooks.
+		Probes:       proberResults{m: probes},
+		Hooks:        newHookRunner(nr.ctrd, recorder),
+		AgentStarted: time.Now(),
 	})
 	if err != nil {
+		probes.Stop()
 		return nil, fmt.Errorf("start pod manager: %w", err)
 	}
 
@@ -90,6 +102,7 @@ func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Sto
 	watcher := manifest.NewWatcher(filepath.Join(cfg.FlashDir, "pods"), opts, cfg.Resync, log.With("component", "manifests"))
 	return &podManager{
 		mgr:     mgr,
+		probes:  probes,
 		watcher: watcher,
 		apply:   apply,
 		flash:   newFlash(watcher, apply, st, recorder, opts, log.With("component", "flash")),
@@ -102,6 +115,11 @@ func newPodManager(cfg Config, dev device.Device, nr *nodeRuntime, st *store.Sto
 // start runs the pod workers, the manifest watcher and eviction in g.
 func (p *podManager) start(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return p.mgr.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		p.probes.Stop()
+		return nil
+	})
 	g.Go(func() error { return p.watcher.Run(ctx, p.apply.apply) })
 	g.Go(func() error { return p.apply.finalizeNamespaces(ctx) })
 	g.Go(func() error {

@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer nr.close()
 	agentMetrics := newMetrics(cfg.NodeName, st, nr.ctrd, log.With("component", "metrics"))
-	pods, err := newPodManager(cfg, dev, nr, st, recorder, agentMetrics, log)
+	pods, err := newPodManager(ctx, cfg, dev, nr, st, recorder, agentMetrics, log)
 	if err != nil {
 		return err
 	}

@@ -86,3 +86,21 @@ func (r *Runtime) PortForward(ctx context.Context, uid types.UID, port int32, st
 	}
 	return nil
 }
+
+// PodDialer dials like net.Dialer.DialContext inside pod uid's network
+// namespace (the host's for a hostNetwork pod): probes and hooks of a pod
+// that has no address on a pod network (a node without one) reach it on
+// its loopback, as port-forward does.
+func (r *Runtime) PodDialer(uid types.UID) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	if err := validUID(string(uid)); err != nil {
+		return nil, fmt.Errorf("dial into pod %s: %w", uid, err)
+	}
+	rec, err := r.readRecord(string(uid))
+	if err != nil {
+		return nil, fmt.Errorf("dial into pod %s: %w", uid, err)
+	}
+	if ns := rec.Sandbox.NetNS; ns != "" {
+		return nsutil.Dialer(ns), nil
+	}
+	return (&net.Dialer{}).DialContext, nil
+}
