@@ -548,3 +548,34 @@ func TestProberForgetsDeletedPods(t *testing.T) {
 		}
 	})
 }
+
+// TestPreStopAtPowerOff: StopAll (the board powering off) runs the
+// preStop hooks before the stop signal, as a deletion does.
+func TestPreStopAtPowerOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := fake.New()
+		rt.AddImage("busybox:1.36")
+		hooks := &fakeHooks{took: 4 * time.Second}
+		e := newProbeEnv(t, rt, nil, hooks)
+		pod := withProbe(newTestPod("u1", corev1.RestartPolicyAlways, "app"), func(c *corev1.Container) {
+			c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 4}}}
+		})
+		e.m.SetDesired([]*corev1.Pod{pod})
+		e.run()
+		defer e.stop()
+		id, _ := rt.Running("u1", "app")
+		start := time.Now()
+		if err := e.m.StopAll(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 4*time.Second {
+			t.Errorf("StopAll took %v, want the hook's 4 s", took)
+		}
+		if diff := cmp.Diff([]string{"preStop app +0s"}, hooks.taken()); diff != "" {
+			t.Errorf("hooks (-want +got):\n%s", diff)
+		}
+		if calls := rt.Calls(); !slices.Contains(calls, "StopContainer "+id+" grace=26s") {
+			t.Errorf("no stop with the grace left after the hook in %q", calls)
+		}
+	})
+}
