@@ -1,10 +1,9 @@
 package probe
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podboot/podboot/internal/expansion"
 )
 
 // expandCommand is kubelet's ExpandContainerCommandOnlyStatic: $(VAR) in
@@ -20,59 +19,10 @@ func expandCommand(cmd []string, env []corev1.EnvVar) []string {
 	for _, e := range env {
 		vars[e.Name] = e.Value
 	}
+	mapping := expansion.MappingFuncFor(vars)
 	out := make([]string, len(cmd))
 	for i, arg := range cmd {
-		out[i] = expand(arg, vars)
+		out[i] = expansion.Expand(arg, mapping)
 	}
 	return out
-}
-
-// expand is kubelet's third_party/forked/golang/expansion.Expand with
-// MappingFuncFor(vars).
-func expand(input string, vars map[string]string) string {
-	var b strings.Builder
-	checkpoint := 0
-	for cursor := 0; cursor < len(input); cursor++ {
-		if input[cursor] != '$' || cursor+1 >= len(input) {
-			continue
-		}
-		b.WriteString(input[checkpoint:cursor])
-		read, isVar, advance := readVariableName(input[cursor+1:])
-		switch {
-		case !isVar:
-			b.WriteString(read)
-		case hasKey(vars, read):
-			b.WriteString(vars[read])
-		default:
-			b.WriteString("$(" + read + ")")
-		}
-		cursor += advance
-		checkpoint = cursor + 1
-	}
-	return b.String() + input[checkpoint:]
-}
-
-func hasKey(m map[string]string, k string) bool {
-	_, ok := m[k]
-	return ok
-}
-
-// readVariableName reads what follows a $: the name of a $(NAME)
-// reference, or the text to keep when it is not one, and how many bytes
-// it used.
-func readVariableName(input string) (string, bool, int) {
-	r, size := utf8.DecodeRuneInString(input)
-	switch r {
-	case '$':
-		return input[:size], false, size
-	case '(':
-		for i := 1; i < len(input); i++ {
-			if input[i] == ')' {
-				return input[1:i], true, i + 1
-			}
-		}
-		return "$(", false, 1
-	default:
-		return "$" + string(r), false, size
-	}
 }

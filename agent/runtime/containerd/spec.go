@@ -13,40 +13,41 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podboot/podboot/agent/runtime"
+	"github.com/podboot/podboot/internal/expansion"
 )
 
 // containerEnv is the container's environment as kubelet makes it: each
 // value's $(VAR) references expanded with the variables defined before it.
 // The image's variables are not visible to the expansion (kubelet does not
 // know them either); they are merged under these by WithImageConfig.
-func containerEnv(spec corev1.Container) (env []string, lookup func(string) (string, bool)) {
+func containerEnv(spec corev1.Container) (env []string, mapping func(string) string) {
 	vars := map[string]string{}
-	lookup = func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	mapping = expansion.MappingFuncFor(vars)
 	for _, e := range spec.Env {
-		v := expand(e.Value, lookup)
+		v := expansion.Expand(e.Value, mapping)
 		vars[e.Name] = v
 		env = append(env, e.Name+"="+v)
 	}
-	return env, lookup
+	return env, mapping
 }
 
 // processArgs applies Kubernetes' command/args rules on top of the image's
 // ENTRYPOINT/CMD: command replaces ENTRYPOINT and drops CMD, args replace
 // CMD; both are $(VAR)-expanded. nil means "the image's own".
-func processArgs(spec corev1.Container, entrypoint []string, lookup func(string) (string, bool)) []string {
+func processArgs(spec corev1.Container, entrypoint []string, mapping func(string) string) []string {
 	if len(spec.Command) == 0 && len(spec.Args) == 0 {
 		return nil
 	}
 	var argv []string
 	if len(spec.Command) > 0 {
 		for _, c := range spec.Command {
-			argv = append(argv, expand(c, lookup))
+			argv = append(argv, expansion.Expand(c, mapping))
 		}
 	} else {
 		argv = append(argv, entrypoint...)
 	}
 	for _, a := range spec.Args {
-		argv = append(argv, expand(a, lookup))
+		argv = append(argv, expansion.Expand(a, mapping))
 	}
 	return argv
 }
