@@ -33,7 +33,7 @@ func StandIns(t testing.TB) []imagebuild.Spec {
 // host architecture.
 //
 // Builds are reproducible, so the directory is named by a hash of every
-// input (the busybox binary and the specs) and shared by the test binaries
+// input (the busybox binary, the specs and their Go programs' sources) and shared by the test binaries
 // and runs that have the same inputs; it is built once, into a temporary
 // directory renamed into place, so concurrent test binaries are safe.
 func Images(t testing.TB) string {
@@ -110,6 +110,21 @@ func inputsKey(specs []imagebuild.Spec) (string, error) {
 	h.Write(bb)
 	if err := json.NewEncoder(h).Encode(specs); err != nil {
 		return "", fmt.Errorf("hash image specs: %w", err)
+	}
+	// A spec names its Go programs; their sources and the toolchain that
+	// builds them are inputs too.
+	fmt.Fprintf(h, "go %s\n", goruntime.Version())
+	for _, s := range specs {
+		for _, f := range s.Files {
+			if f.Program == "" {
+				continue
+			}
+			d, err := imagebuild.ProgramDigest(f.Program)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "program %s %s\n", f.Program, d)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

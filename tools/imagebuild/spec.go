@@ -52,6 +52,10 @@ type File struct {
 	Path string
 	Mode fs.FileMode
 	Data []byte
+	// Program, instead of Data, names a Go stand-in of this package's
+	// standins/ directory (e.g. "agnhost"): Build compiles it for the
+	// image's Arch, static and stripped, and caches the binary.
+	Program string `json:",omitempty"`
 }
 
 // DefaultApplets are linked when the busybox binary cannot run here (an
@@ -114,7 +118,16 @@ func build(s Spec) (v1.Image, error) {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
 			return nil, fmt.Errorf("file path %q: must be absolute and clean", f.Path)
 		}
-		files = append(files, entry{path: f.Path, mode: f.Mode, data: f.Data})
+		data := f.Data
+		if f.Program != "" {
+			if len(f.Data) > 0 || !f.Mode.IsRegular() {
+				return nil, fmt.Errorf("file %q: a program is a regular file without data", f.Path)
+			}
+			if data, err = buildProgram(f.Program, s.Arch); err != nil {
+				return nil, err
+			}
+		}
+		files = append(files, entry{path: f.Path, mode: f.Mode, data: data})
 	}
 	layer, err := newLayer(files)
 	if err != nil {

@@ -32,13 +32,17 @@ func lib() []File {
 	}
 }
 
+// program is the Go stand-in name of standins/, built into the image at path.
+func program(path, name string) File { return File{Path: path, Mode: 0o755, Program: name} }
+
 func dir(path string) File { return File{Path: path, Mode: fs.ModeDir | 0o755} }
 
 // StandIns are the local images named like the ones the Kubernetes docs'
 // example pods reference, each a busybox that behaves enough like the real
 // image for those examples: same entrypoint/cmd shape, ports, stop signal
-// and the files the examples touch. Not covered: registry.k8s.io/etcd (a
-// gRPC health server is beyond busybox).
+// and the files the examples touch. Where shell and nc are not enough
+// (agnhost, goproxy, etcd's gRPC health) the image's program is a small Go
+// program of standins/, built by Build for the image's architecture.
 func StandIns(arch, busybox string) []Spec {
 	specs := []Spec{
 		{
@@ -105,16 +109,23 @@ func StandIns(arch, busybox string) []Spec {
 			Tags:       []string{"registry.k8s.io/e2e-test-images/agnhost:2.40", "registry.k8s.io/e2e-test-images/agnhost:2.39"},
 			Entrypoint: []string{"/agnhost"},
 			Cmd:        []string{"pause"},
-			Files: append(lib(),
-				script("/agnhost", "agnhost"),
-				script("/usr/lib/podboot/agnhost-liveness", "agnhost-liveness"),
-			),
+			Files:      []File{program("/agnhost", "agnhost")},
 		},
 		{
 			Tags:         []string{"registry.k8s.io/goproxy:0.1"},
 			Cmd:          []string{"/goproxy"},
 			ExposedPorts: []string{"8080/tcp"},
-			Files:        append(lib(), script("/goproxy", "goproxy")),
+			Files:        []File{program("/goproxy", "goproxy")},
+		},
+		{
+			Tags:         []string{"registry.k8s.io/etcd:3.5.1-0"},
+			Cmd:          []string{"/usr/local/bin/etcd"},
+			ExposedPorts: []string{"2379/tcp", "2380/tcp", "4001/tcp", "7001/tcp"},
+			Files: []File{
+				program("/usr/local/bin/etcd", "etcd"),
+				dir("/var/etcd"),
+				dir("/var/lib/etcd"),
+			},
 		},
 		{
 			Tags:         []string{"gcr.io/google-samples/hello-app:2.0", "gcr.io/google-samples/hello-app:1.0"},
