@@ -73,6 +73,11 @@ func defaultPod(pod *corev1.Pod) {
 	roundResourceList(spec.Overhead)
 
 	// SetDefaults_Pod
+	// A negative grace becomes 1 (defaults.go:166): the sleep action of a
+	// hook is then validated against 1.
+	if *spec.TerminationGracePeriodSeconds < 0 {
+		spec.TerminationGracePeriodSeconds = ptrTo(int64(1))
+	}
 	for i := range spec.Containers {
 		defaultRequestsFromLimits(&spec.Containers[i].Resources)
 	}
@@ -86,6 +91,17 @@ func defaultPod(pod *corev1.Pod) {
 	if spec.HostNetwork {
 		defaultHostNetworkPorts(spec.Containers)
 		defaultHostNetworkPorts(spec.InitContainers)
+	}
+	// H2CContainerProbe is off, so SetDefaults_Pod gives httpGet no
+	// protocol; the strategy's PrepareForCreate then drops the fields.
+	for i := range spec.InitContainers {
+		dropDisabledHandlerFields(&spec.InitContainers[i])
+	}
+	for i := range spec.Containers {
+		dropDisabledHandlerFields(&spec.Containers[i])
+	}
+	for i := range spec.EphemeralContainers {
+		dropDisabledHandlerFields((*corev1.Container)(&spec.EphemeralContainers[i].EphemeralContainerCommon))
 	}
 }
 
@@ -178,6 +194,45 @@ func defaultProbe(p *corev1.Probe) {
 	defaultHTTPGet(p.HTTPGet)
 	if p.GRPC != nil && p.GRPC.Service == nil {
 		p.GRPC.Service = ptrTo("")
+	}
+}
+
+// dropDisabledHandlerFields is the probe and hook part of the pod
+// strategy's dropDisabledFields (k8s.io/kubernetes@v1.37.2
+// pkg/api/pod/util.go): the fields of alpha features, off by default in
+// v1.37, are cleared on create, silently, so kubelet (and podboot) never
+// see them: httpGet.protocol (H2CContainerProbe, dropHTTPProbeProtocol),
+// a probe's grpc.mode (GRPCContainerProbeTLS,
+// dropDisabledGRPCContainerProbeTLS) and lifecycle.stopSignal
+// (ContainerStopSignals, dropContainerStopSignals, which also drops a
+// lifecycle left empty, so that an init container with only a stopSignal
+// is not refused for having a lifecycle).
+func dropDisabledHandlerFields(c *corev1.Container) {
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+		if p == nil {
+			continue
+		}
+		if p.HTTPGet != nil {
+			p.HTTPGet.Protocol = nil
+		}
+		if p.GRPC != nil {
+			p.GRPC.Mode = nil
+		}
+	}
+	lc := c.Lifecycle
+	if lc == nil {
+		return
+	}
+	for _, h := range []*corev1.LifecycleHandler{lc.PostStart, lc.PreStop} {
+		if h != nil && h.HTTPGet != nil {
+			h.HTTPGet.Protocol = nil
+		}
+	}
+	if lc.StopSignal != nil {
+		lc.StopSignal = nil
+		if *lc == (corev1.Lifecycle{}) {
+			c.Lifecycle = nil
+		}
 	}
 }
 

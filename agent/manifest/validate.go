@@ -38,11 +38,17 @@ func validatePod(pod *corev1.Pod) field.ErrorList {
 		allErrs = append(allErrs, field.Required(specPath.Child("containers"), ""))
 	}
 	names := sets.New[string]()
+	// The probes and hooks (validate_probes.go) follow each container's
+	// other fields, as in the API server's validateContainers.
 	for i := range spec.InitContainers {
-		allErrs = append(allErrs, validateContainer(&spec.InitContainers[i], specPath.Child("initContainers").Index(i), names, volumes, spec.HostNetwork)...)
+		c, cp := &spec.InitContainers[i], specPath.Child("initContainers").Index(i)
+		allErrs = append(allErrs, validateContainer(c, cp, names, volumes, spec.HostNetwork)...)
+		allErrs = append(allErrs, validateContainerHandlers(c, cp, spec.TerminationGracePeriodSeconds, true)...)
 	}
 	for i := range spec.Containers {
-		allErrs = append(allErrs, validateContainer(&spec.Containers[i], specPath.Child("containers").Index(i), names, volumes, spec.HostNetwork)...)
+		c, cp := &spec.Containers[i], specPath.Child("containers").Index(i)
+		allErrs = append(allErrs, validateContainer(c, cp, names, volumes, spec.HostNetwork)...)
+		allErrs = append(allErrs, validateContainerHandlers(c, cp, spec.TerminationGracePeriodSeconds, false)...)
 	}
 
 	if !oneOf(string(spec.RestartPolicy), restartPolicies) {
@@ -105,14 +111,6 @@ func validateContainer(c *corev1.Container, path *field.Path, names sets.Set[str
 		}
 	}
 
-	for _, p := range []struct {
-		name  string
-		probe *corev1.Probe
-	}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
-		if p.probe != nil {
-			allErrs = append(allErrs, validateHandler(&p.probe.ProbeHandler, path.Child(p.name))...)
-		}
-	}
 	return allErrs
 }
 
@@ -208,16 +206,6 @@ func validateResources(r *corev1.ResourceRequirements, path *field.Path) field.E
 		}
 	}
 	return sortErrors(allErrs)
-}
-
-func validateHandler(h *corev1.ProbeHandler, path *field.Path) field.ErrorList {
-	switch countNonNil(h.Exec != nil, h.HTTPGet != nil, h.TCPSocket != nil, h.GRPC != nil) {
-	case 0:
-		return field.ErrorList{field.Required(path, "must specify a handler type")}
-	case 1:
-		return nil
-	}
-	return field.ErrorList{field.Forbidden(path, "may not specify more than 1 handler type")}
 }
 
 // validateVolumes returns the set of valid volume names for the mounts.
