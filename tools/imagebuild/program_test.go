@@ -69,6 +69,10 @@ func TestBuildProgramCached(t *testing.T) {
 	if got, _ := os.ReadFile(entries[0]); !bytes.Equal(got, first) {
 		t.Errorf("cached file differs from the build")
 	}
+	// Builds are reproducible: this one is the user cache's, built before.
+	if usual, err := buildProgram("agnhost", "amd64"); err != nil || !bytes.Equal(usual, first) {
+		t.Errorf("two builds of agnhost differ (%d and %d bytes, %v), want the same bytes", len(first), len(usual), err)
+	}
 	if err := os.WriteFile(entries[0], []byte("from the cache"), 0o755); err != nil {
 		t.Fatal(err)
 	}
