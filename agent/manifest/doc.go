@@ -42,7 +42,11 @@
 // fields stay as written. Validation uses apimachinery's helpers with the
 // core validation's field paths and messages for the rules a node agent
 // depends on; DocumentError.Field is the first error's path and Err lists
-// them all.
+// them all. Probes and lifecycle hooks are validated in full, rule for rule
+// (validate_probes.go), since the prober and the hook runner trust them;
+// the probe and hook fields of alpha features that are off by default
+// (httpGet.protocol, grpc.mode, lifecycle.stopSignal) are dropped, as the
+// API server drops them on create.
 //
 // # Static pods: names and UIDs
 //
