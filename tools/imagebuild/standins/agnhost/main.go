@@ -41,7 +41,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("agnhost "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	port := fs.Int("port", 9376, "port to serve on (serve-hostname)")
+	var port *int
+	if cmd == "serve-hostname" {
+		port = fs.Int("port", 9376, "port to serve on")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

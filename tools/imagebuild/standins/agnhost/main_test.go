@@ -57,6 +57,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"netexec"}, `unknown command "netexec"`},
 		{[]string{"liveness", "extra"}, `liveness: unexpected arguments ["extra"]`},
 		{[]string{"serve-hostname", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"liveness", "--port=1"}, "flag provided but not defined: -port"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

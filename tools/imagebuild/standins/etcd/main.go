@@ -43,15 +43,16 @@ const Version = "3.5.1"
 // healthEnv names the statuses' environment variable.
 const healthEnv = "PODBOOT_GRPC_HEALTH"
 
-// Config is what the stand-in uses of etcd's flags.
+// Config is what the stand-in uses of etcd's flags (the URLs as host:port:
+// it serves plain http only).
 type Config struct {
-	Name             string
-	DataDir          string
-	ListenClientURLs []string
-	AdvertiseClient  []string
-	LogLevel         slog.Level
-	Health           map[string]servingStatus
-	PrintVersion     bool
+	Name           string
+	DataDir        string
+	ClientAddrs    []string
+	AdvertiseAddrs []string
+	LogLevel       slog.Level
+	Health         map[string]servingStatus
+	PrintVersion   bool
 }
 
 func main() {
@@ -113,10 +114,10 @@ func parseConfig(args []string, health string, stderr io.Writer) (Config, error)
 		cfg.DataDir = cfg.Name + ".etcd"
 	}
 	var err error
-	if cfg.ListenClientURLs, err = clientURLs("listen-client-urls", *listen); err != nil {
+	if cfg.ClientAddrs, err = clientURLs("listen-client-urls", *listen); err != nil {
 		return Config{}, err
 	}
-	if cfg.AdvertiseClient, err = clientURLs("advertise-client-urls", *advertise); err != nil {
+	if cfg.AdvertiseAddrs, err = clientURLs("advertise-client-urls", *advertise); err != nil {
 		return Config{}, err
 	}
 	switch *level {
@@ -183,9 +184,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("create data dir %q: %w", cfg.DataDir, err)
 	}
 	log.Info("starting etcd stand-in", "etcd-version", Version, "name", cfg.Name, "data-dir", cfg.DataDir,
-		"advertise-client-urls", cfg.AdvertiseClient)
+		"advertise-client-urls", cfg.AdvertiseAddrs)
 	var lns []net.Listener
-	for _, addr := range cfg.ListenClientURLs {
+	for _, addr := range cfg.ClientAddrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			for _, l := range lns {
