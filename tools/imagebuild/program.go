@@ -147,6 +147,14 @@ func cachedBuild(name, arch, cacheDir string) ([]byte, error) {
 	if err := os.Rename(tmp.Name(), cached); err != nil {
 		return nil, fmt.Errorf("cache %s: %w", cached, err)
 	}
+	// Builds of older sources would pile up, 6 MB each: the new one
+	// replaces them. A reader that loses its file to this just builds.
+	stale, _ := filepath.Glob(filepath.Join(cacheDir, fmt.Sprintf("%s-linux-%s-*", name, arch)))
+	for _, p := range stale {
+		if p != cached {
+			os.Remove(p)
+		}
+	}
 	return b, nil
 }
 

@@ -58,13 +58,23 @@ func TestBuildProgram(t *testing.T) {
 // recognisable) instead of running the go command again.
 func TestBuildProgramCached(t *testing.T) {
 	cache := t.TempDir()
+	// A build of older sources, replaced by the new one; another
+	// program's build stays.
+	for _, n := range []string{"agnhost-linux-amd64-0000000000000000", "etcd-linux-amd64-0000000000000000"} {
+		if err := os.WriteFile(filepath.Join(cache, n), []byte("old"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	first, err := cachedBuild("agnhost", "amd64", cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := filepath.Glob(filepath.Join(cache, "*"))
-	if len(entries) != 1 || !strings.HasPrefix(filepath.Base(entries[0]), "agnhost-linux-amd64-") {
-		t.Fatalf("cache holds %q, want one agnhost-linux-amd64-<key>", entries)
+	entries, _ := filepath.Glob(filepath.Join(cache, "agnhost-*"))
+	if len(entries) != 1 || !strings.HasPrefix(filepath.Base(entries[0]), "agnhost-linux-amd64-") || strings.HasSuffix(entries[0], "-0000000000000000") {
+		t.Fatalf("cache holds %q, want one agnhost-linux-amd64-<key>, the old build gone", entries)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "etcd-linux-amd64-0000000000000000")); err != nil {
+		t.Errorf("etcd's build went with agnhost's old one: %v", err)
 	}
 	if got, _ := os.ReadFile(entries[0]); !bytes.Equal(got, first) {
 		t.Errorf("cached file differs from the build")
