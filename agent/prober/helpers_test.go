@@ -118,10 +118,12 @@ func probeOf(typ Type, mods ...func(*corev1.Probe)) *corev1.Probe {
 	return p
 }
 
-func period(s int32) func(*corev1.Probe)       { return func(p *corev1.Probe) { p.PeriodSeconds = s } }
-func initialDelay(s int32) func(*corev1.Probe) { return func(p *corev1.Probe) { p.InitialDelaySeconds = s } }
-func success(n int32) func(*corev1.Probe)      { return func(p *corev1.Probe) { p.SuccessThreshold = n } }
-func failure(n int32) func(*corev1.Probe)      { return func(p *corev1.Probe) { p.FailureThreshold = n } }
+func period(s int32) func(*corev1.Probe) { return func(p *corev1.Probe) { p.PeriodSeconds = s } }
+func initialDelay(s int32) func(*corev1.Probe) {
+	return func(p *corev1.Probe) { p.InitialDelaySeconds = s }
+}
+func success(n int32) func(*corev1.Probe) { return func(p *corev1.Probe) { p.SuccessThreshold = n } }
+func failure(n int32) func(*corev1.Probe) { return func(p *corev1.Probe) { p.FailureThreshold = n } }
 
 func newPod(name string, containers ...corev1.Container) *corev1.Pod {
 	return &corev1.Pod{
@@ -245,4 +247,3 @@ func (h *harness) snapshot(pod *corev1.Pod, ids []string, containers []string) s
 	return fmt.Sprintf("%s calls[%s] changed=%d workers=%d",
 		strings.Join(parts, " "), strings.Join(calls, " "), h.changes(pod.UID), h.m.Workers())
 }
-
