@@ -20,6 +20,8 @@ type Prober interface {
 	Probe(ctx context.Context, h *corev1.ProbeHandler, t probe.Target, timeout time.Duration) (probe.Result, string, error)
 }
 
+var _ Prober = (*probe.Prober)(nil)
+
 // EventRecorder is reconcile's (store's recorder satisfies it).
 type EventRecorder interface {
 	EventfOnField(obj k8sruntime.Object, fieldPath string, eventtype, reason, messageFmt string, args ...any)

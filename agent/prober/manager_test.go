@@ -13,7 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podboot/podboot/agent/store"
 )
+
+// The store's recorder is the agent's EventRecorder.
+var _ EventRecorder = (*store.Recorder)(nil)
 
 // TestEvents checks kubelet's events (prober.go:104-134): reasons,
 // messages, the container's field path, and that an errored probe is run

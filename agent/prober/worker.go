@@ -3,6 +3,7 @@ package prober
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,7 @@ type worker struct {
 	typ       Type
 	spec      corev1.Probe // with the timing defaults applied
 	fieldPath string
+	log       *slog.Logger
 
 	// initialValue is the result a new container starts with
 	// (worker.go:112-125).
@@ -66,6 +68,7 @@ func (m *Manager) newWorker(pp *podProbes, pod *corev1.Pod, c *corev1.Container,
 		done:    make(chan struct{}),
 		trigger: make(chan struct{}, 1),
 	}
+	w.log = m.log.With("probeType", typ, "pod", pod.Namespace+"/"+pod.Name, "podUID", pod.UID, "container", c.Name)
 	w.fieldPath = fmt.Sprintf("spec.containers{%s}", c.Name)
 	if init {
 		w.fieldPath = fmt.Sprintf("spec.initContainers{%s}", c.Name)
@@ -167,7 +170,7 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	// Kubelet eats a probe's panic and goes on (worker.go:216-217).
 	defer func() {
 		if p := recover(); p != nil {
-			w.m.log.Error("probe panicked", "probeType", w.typ, "pod", w.pod.Namespace+"/"+w.pod.Name, "container", w.container.Name, "panic", p)
+			w.log.Error("probe panicked", "panic", p)
 			keepGoing = true
 		}
 	}()
@@ -175,7 +178,7 @@ func (w *worker) doProbe(ctx context.Context) (keepGoing bool) {
 	startTime := time.Now()
 	view := w.m.view(w.pp)
 	pod, status := view.pod, view.status
-	log := w.m.log.With("probeType", w.typ, "pod", pod.Namespace+"/"+pod.Name, "container", w.container.Name)
+	log := w.log
 	if status == nil {
 		// The pod has no status yet (worker.go:221-226).
 		return true
@@ -329,7 +332,7 @@ func (w *worker) probe(ctx context.Context, pod *corev1.Pod, status *statusView)
 	if ctx.Err() != nil {
 		return Failure, ctx.Err()
 	}
-	log := w.m.log.With("probeType", w.typ, "pod", pod.Namespace+"/"+pod.Name, "container", w.container.Name)
+	log := w.log
 	if err != nil {
 		log.Info("probe errored", "probeResult", res, "err", err)
 		w.event(pod, "Unhealthy", "%s probe errored and resulted in %s state: %s", w.typ, res, err)
