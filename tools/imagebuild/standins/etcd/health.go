@@ -21,7 +21,18 @@ const (
 	serviceUnknown servingStatus = 3 // Watch only
 )
 
-var statusNames = map[string]servingStatus{"UNKNOWN": unknown, "SERVING": serving, "NOT_SERVING": notServing}
+// parseStatus reads a status by its protobuf name.
+func parseStatus(name string) (servingStatus, bool) {
+	switch name {
+	case "UNKNOWN":
+		return unknown, true
+	case "SERVING":
+		return serving, true
+	case "NOT_SERVING":
+		return notServing, true
+	}
+	return 0, false
+}
 
 // gRPC status codes (google.golang.org/grpc/codes) the service answers.
 const (

@@ -169,7 +169,7 @@ func parseHealth(s string) (map[string]servingStatus, error) {
 		if !ok {
 			svc, st = "", svc
 		}
-		status, ok := statusNames[st]
+		status, ok := parseStatus(st)
 		if !ok {
 			return nil, fmt.Errorf("%s entry %q: status must be SERVING, NOT_SERVING or UNKNOWN", healthEnv, e)
 		}
