@@ -403,3 +403,19 @@ func TestPanickingProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestStopLivenessAndStartup checks kubelet's StopLivenessAndStartup
+// (prober_manager.go:244-258): the pod's liveness and startup workers end
+// and drop their results; readiness goes on.
+func TestStopLivenessAndStartup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, nil)
+		pod := newPod("p", withProbes("c", probeOf(Startup), probeOf(Liveness), probeOf(Readiness)))
+		h.m.UpdatePod(pod, status(corev1.PodRunning, running("c", "c1", h.start, false)))
+		synctest.Wait()
+		h.m.StopLivenessAndStartup(pod.UID)
+		if got, want := h.snapshot(pod, []string{"c1"}, []string{"c"}), "c1:R=Failure calls[c/S=1] changed=2 workers=1"; got != want {
+			t.Errorf("after StopLivenessAndStartup: %q, want %q", got, want)
+		}
+	})
+}
