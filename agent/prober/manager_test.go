@@ -414,7 +414,7 @@ func TestStopLivenessAndStartup(t *testing.T) {
 		h.m.UpdatePod(pod, status(corev1.PodRunning, running("c", "c1", h.start, false)))
 		synctest.Wait()
 		h.m.StopLivenessAndStartup(pod.UID)
-		if got, want := h.snapshot(pod, []string{"c1"}, []string{"c"}), "c1:R=Failure calls[c/S=1] changed=2 workers=1"; got != want {
+		if got, want := h.snapshot(pod, []string{"c1"}, []string{"c"}), "c1:R=Failure calls[c/S=1] changed=3 workers=1"; got != want {
 			t.Errorf("after StopLivenessAndStartup: %q, want %q", got, want)
 		}
 	})
