@@ -124,6 +124,18 @@ func TestProbesOnTheBoard(t *testing.T) {
 				t.Errorf("%s with the readiness probe failing: %s %s, want False ContainersNotReady", c.Type, c.Status, c.Reason)
 			}
 		}
+		// Not ready because the probe ran and cat failed, as kubectl
+		// describe shows: not because the probe could not run.
+		unhealthy := regexp.MustCompile(`(?m)^\s+Warning\s+Unhealthy\s+.*Readiness probe failed: cat: can't open '/tmp/ready': No such file or directory$`)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+			out, err := b.Kubectl("describe", "pod", "e2e-readiness")
+			if err == nil && unhealthy.MatchString(out) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kubectl describe pod e2e-readiness has no event matching %s within a minute:\n%s", unhealthy, out)
+			}
+		}
 		if _, err := b.Kubectl("exec", "e2e-readiness", "--", "touch", "/tmp/ready"); err != nil {
 			t.Fatal(err)
 		}
