@@ -102,7 +102,7 @@ func (r *Runner) runExec(ctx context.Context, cmd []string, id string) (string, 
 	if r.Exec == nil {
 		return "", fmt.Errorf("exec %q in container %q: no exec runtime", cmd, id)
 	}
-	out, err := probe.RunInContainer(ctx, r.Exec, id, cmd)
+	out, err := probe.RunInContainer(ctx, r.Exec, id, cmd, 0)
 	if err == nil {
 		return out.Combined(), nil
 	}

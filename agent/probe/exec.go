@@ -13,6 +13,11 @@ import (
 	"github.com/podboot/podboot/agent/runtime"
 )
 
+// execSetupTimeout bounds an exec probe beyond its own timeout: the
+// runtime's time to set the process up (cri-client's 2-minute runtime
+// request timeout, which kubelet adds to the probe's).
+const execSetupTimeout = 2 * time.Minute
+
 // MaxOutput is how much of an exec's output a probe or a hook keeps
 // (kubelet's maxReadLength, 10 KiB).
 const MaxOutput = 10 * 1 << 10
@@ -29,12 +34,14 @@ func (p *Prober) probeExec(ctx context.Context, h *corev1.ExecAction, t Target, 
 	if p.Exec == nil {
 		return Unknown, "", fmt.Errorf("exec probe %q in container %q: no exec runtime", cmd, t.ContainerID)
 	}
-	ectx, cancel := ctx, context.CancelFunc(func() {})
-	if timeout > 0 {
-		ectx, cancel = context.WithTimeout(ctx, timeout)
-	}
+	// The timeout counts from the process's start (the runtime's
+	// StreamIO.Timeout), as containerd's CRI ExecSync counts it: setting
+	// the process up can take longer than a second on a slow board, and
+	// kubelet does not count it. The whole call is bounded like
+	// cri-client's ExecSync: the runtime's 2 minutes plus the timeout.
+	ectx, cancel := context.WithTimeout(ctx, execSetupTimeout+timeout)
 	defer cancel()
-	out, err := RunInContainer(ectx, p.Exec, t.ContainerID, cmd)
+	out, err := RunInContainer(ectx, p.Exec, t.ContainerID, cmd, timeout)
 	if err == nil {
 		return Success, out.Combined(), nil
 	}
@@ -44,7 +51,7 @@ func (p *Prober) probeExec(ctx context.Context, h *corev1.ExecAction, t Target, 
 		}
 		return Failure, out.Combined(), nil
 	}
-	if ctx.Err() == nil && errors.Is(ectx.Err(), context.DeadlineExceeded) {
+	if ctx.Err() == nil && (errors.Is(err, runtime.ErrExecTimeout) || errors.Is(ectx.Err(), context.DeadlineExceeded)) {
 		// cri-client's ExecSync turns the runtime's deadline into
 		// ErrCommandTimedOut, which the exec prober reports as a
 		// failure with the error as output.
@@ -66,13 +73,14 @@ func (o ExecOutput) Combined() string {
 	return string(b[:min(len(b), MaxOutput)])
 }
 
-// RunInContainer runs cmd in container id through e until it exits or
-// ctx ends (e kills it then), keeping the first MaxOutput bytes of each
+// RunInContainer runs cmd in container id through e until it exits, ctx
+// ends, or it has run for timeout (when positive; e kills it then),
+// keeping the first MaxOutput bytes of each
 // output stream. Output past that is read and dropped: a command is never
 // blocked on a full pipe because the probe stopped listening.
-func RunInContainer(ctx context.Context, e Execer, id string, cmd []string) (ExecOutput, error) {
+func RunInContainer(ctx context.Context, e Execer, id string, cmd []string, timeout time.Duration) (ExecOutput, error) {
 	var stdout, stderr cappedBuffer
-	err := e.Exec(ctx, id, cmd, runtime.StreamIO{Stdout: &stdout, Stderr: &stderr})
+	err := e.Exec(ctx, id, cmd, runtime.StreamIO{Stdout: &stdout, Stderr: &stderr, Timeout: timeout})
 	return ExecOutput{Stdout: stdout.bytes(), Stderr: stderr.bytes()}, err
 }
 

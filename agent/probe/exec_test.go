@@ -31,6 +31,7 @@ type fakeExecer struct {
 	id       string
 	cmd      []string
 	ctxEnded bool
+	timedOut bool
 	badWrite error
 }
 
@@ -41,11 +42,26 @@ func (f *fakeExecer) Exec(ctx context.Context, id string, cmd []string, sio runt
 	f.write(sio.Stderr, f.stderr)
 	f.write(sio.Stdout, f.stdout)
 	if f.block {
-		<-ctx.Done()
-		f.mu.Lock()
-		f.ctxEnded = true
-		f.mu.Unlock()
-		return fmt.Errorf("exec %q in container %q: %w", cmd, id, ctx.Err())
+		// As the containerd runtime: killed when ctx ends, or once it has
+		// run for sio.Timeout.
+		var timeout <-chan time.Time
+		if sio.Timeout > 0 {
+			timer := time.NewTimer(sio.Timeout)
+			defer timer.Stop()
+			timeout = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			f.ctxEnded = true
+			f.mu.Unlock()
+			return fmt.Errorf("exec %q in container %q: %w", cmd, id, ctx.Err())
+		case <-timeout:
+			f.mu.Lock()
+			f.timedOut = true
+			f.mu.Unlock()
+			return fmt.Errorf("exec %q in container %q: %w after %s", cmd, id, runtime.ErrExecTimeout, sio.Timeout)
+		}
 	}
 	if f.code != 0 {
 		return &runtime.ExitError{Cmd: cmd, Code: f.code}
@@ -137,8 +153,9 @@ func TestProbeExec(t *testing.T) {
 }
 
 // TestProbeExecTimeout: a command that outlives timeoutSeconds is a
-// failure with kubelet's message, and the context Exec got has ended (the
-// runtime kills the process then).
+// failure with kubelet's message; the timeout is the runtime's, counted
+// from the process's start (it kills the process then), as containerd's
+// CRI ExecSync counts it.
 func TestProbeExecTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeExecer{stdout: "partial", block: true}
@@ -150,8 +167,8 @@ func TestProbeExecTimeout(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Probe (-want +got):\n%s", diff)
 		}
-		if !f.ctxEnded {
-			t.Error("the context given to Exec did not end")
+		if !f.timedOut || f.ctxEnded {
+			t.Errorf("the runtime's timeout ended the exec: %v, its context did: %v; want only the timeout", f.timedOut, f.ctxEnded)
 		}
 		if d := time.Since(start); d != 3*time.Second {
 			t.Errorf("Probe took %v, want the timeout 3s", d)

@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -27,7 +29,16 @@ type StreamIO struct {
 	// Resize delivers the client's terminal size, first at once and then
 	// on every change; it is closed when the client goes. nil without TTY.
 	Resize <-chan TerminalSize
+	// Timeout, when positive, is how long the process may run once it has
+	// started (containerd's CRI ExecSync timeout, which exec probes use):
+	// it is killed then and Exec returns an error wrapping
+	// ErrExecTimeout. The time the runtime takes to set the process up
+	// does not count, so a slow board does not fail a quick command.
+	Timeout time.Duration
 }
+
+// ErrExecTimeout is an exec whose process outlived StreamIO.Timeout.
+var ErrExecTimeout = errors.New("exec timed out")
 
 // ExitError is a command that ran and exited with a non-zero code, as the
 // CRI reports it. It has the methods of k8s.io/utils/exec's ExitError, so

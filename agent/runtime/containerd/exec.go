@@ -163,6 +163,14 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 		go r.resizeLoop(process, sio.Resize, done)
 	}
 
+	// The timeout runs from the start, as containerd's CRI ExecSync
+	// starts its timer once the process has started.
+	var timeout <-chan time.Time
+	if sio.Timeout > 0 {
+		timer := time.NewTimer(sio.Timeout)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	var status containerd.ExitStatus
 	select {
 	case status = <-exitc:
@@ -171,6 +179,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio runtime
 		// The client went: the process goes too (kubelet's exec does not
 		// outlive its stream); the deferred cleanup kills it.
 		return fmt.Errorf("%s: %w", what, ctx.Err())
+	case <-timeout:
+		// The deferred cleanup kills it.
+		return fmt.Errorf("%s: %w after %s", what, runtime.ErrExecTimeout, sio.Timeout)
 	}
 	code, _, err := status.Result()
 	if err != nil {

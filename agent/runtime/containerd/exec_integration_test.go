@@ -116,6 +116,29 @@ func TestIntegrationExecClientGone(t *testing.T) {
 	}
 }
 
+// TestIntegrationExecTimeout: a process that outlives StreamIO.Timeout is
+// killed and Exec says it timed out; one that ends in time is not.
+func TestIntegrationExecTimeout(t *testing.T) {
+	h := newHarness(t)
+	id := h.sleeper(t, "timeout")
+	var out lockedBuffer
+	err := h.r.Exec(h.ctx, id, []string{"sh", "-c", "echo quick"}, runtime.StreamIO{Stdout: &out, Timeout: 5 * time.Second})
+	if err != nil || !strings.Contains(out.String(), "quick") {
+		t.Fatalf("a quick command under a timeout: %v, output %q", err, out.String())
+	}
+	err = h.r.Exec(h.ctx, id, []string{"sleep", "601"}, runtime.StreamIO{Stdout: io.Discard, Timeout: time.Second})
+	if !errors.Is(err, runtime.ErrExecTimeout) {
+		t.Fatalf("Exec of sleep 601 with a 1 s timeout = %v, want ErrExecTimeout", err)
+	}
+	var ps bytes.Buffer
+	if err := h.r.Exec(h.ctx, id, []string{"ps", "-o", "args"}, runtime.StreamIO{Stdout: &ps}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(ps.String(), "sleep 601") {
+		t.Errorf("the timed-out process outlived Exec:\n%s", ps.String())
+	}
+}
+
 // TestIntegrationExecNotRunning: an exec into a stopped container fails
 // before anything runs.
 func TestIntegrationExecNotRunning(t *testing.T) {
