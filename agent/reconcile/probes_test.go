@@ -186,6 +186,17 @@ func TestLivenessFailureRestarts(t *testing.T) {
 		if calls := rt.Calls(); !slices.Contains(calls, "StopContainer "+first+" grace=30s") {
 			t.Errorf("no stop with the pod's 30 s grace in %q", calls)
 		}
+		// Every status published with the restart shows the killed
+		// instance terminated, never still running.
+		e.pub.mu.Lock()
+		for _, p := range e.pub.history {
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.RestartCount == 1 && cs.LastTerminationState.Terminated == nil {
+					t.Errorf("published restarts=1 with lastState %+v, want terminated", cs.LastTerminationState)
+				}
+			}
+		}
+		e.pub.mu.Unlock()
 
 		// The first restart recorded no backoff (the instance was running
 		// when it was killed, kubelet's doBackOff); the second records

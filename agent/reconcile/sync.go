@@ -118,6 +118,14 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 	rt := w.m.cfg.Runtime
 	if len(a.Kill) > 0 {
 		w.kill(ctx, pod, snap.containers, a.Kill, a.Killing, a.KillGrace, nil)
+		// The killed instances' ends are known only to a list: the
+		// statuses published with their successors (a liveness restart)
+		// show them terminated, never still running.
+		if s, err := w.observe(ctx); err == nil {
+			*snap = s
+		} else {
+			log.Warn("sync pod: observe runtime", "err", err)
+		}
 	}
 	for _, id := range a.Remove {
 		if err := rt.RemoveContainer(ctx, id); err != nil {
