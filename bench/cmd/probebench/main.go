@@ -8,9 +8,12 @@
 //     /tmp/ready`, httpGet /index.html, tcpSocket 8080), Ready, then
 //     podagent's utime+stime (/proc/PID/stat) over -window after -settle,
 //     as a percentage of one core; the same pods without probes are the
-//     baseline. Beside it, the whole node's CPU over the same window:
-//     podagent, containerd and the shims, with the children they reaped
-//     (cutime+cstime: runc, and an exec probe's processes).
+//     baseline. Beside it, containerd's and the shims' CPU over the same
+//     window, each with the children it reaped (cutime+cstime: runc, and
+//     an exec probe's processes), and the probes run a second
+//     (prober_probe_total): a worker whose probe outlasts its period skips
+//     ticks, so a saturated node runs fewer than one a pod a second. Two
+//     cores cannot run 100 execs a second: use -kinds exec -pods 10.
 //   - liveness failure → restarted: -restarts pods, one at a time, each
 //     with a liveness probe (httpGet every second, failureThreshold 1) on
 //     an endpoint of probebench's own in the node's namespace, which
@@ -183,7 +186,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	if err := nsutil.Do(netns, loopbackUp); err != nil {
 		return err
 	}
-	b.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: nsutil.Dialer(netns)}}
+	// Long: with 100 exec probes a second the node is saturated and the
+	// API answers late.
+	b.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: nsutil.Dialer(netns)}}
 	// The liveness endpoint, in the node's namespace where the agent probes.
 	var ln net.Listener
 	if err := nsutil.Do(netns, func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
@@ -224,7 +229,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return fmt.Errorf("CPU round %s: %w", kind, err)
 		}
-		log.Info("cpu", "probe", kind, "pods", cfg.Pods, "window", c.window, "agent %", c.agent, "node %", c.node, "probes/s", c.rate)
+		log.Info("cpu", "probe", kind, "pods", cfg.Pods, "window", c.window, "agent %", c.agent, "containerd %", c.containerd, "shims %", c.shim, "node %", c.node, "probes/s", c.rate)
 		res.cpu = append(res.cpu, c)
 	}
 	if cfg.Restarts > 0 {
@@ -258,11 +263,12 @@ func loopbackUp() error {
 
 // cpu is one CPU round's figures, in percent of one core.
 type cpu struct {
-	kind        string
-	pods        int
-	window      time.Duration
-	agent, node float64
-	rate        float64 // probes run a second (prober_probe_total)
+	kind             string
+	pods             int
+	window           time.Duration
+	agent, node      float64
+	containerd, shim float64 // parts of node: containerd; the shims with what they reaped (runc, exec'd processes)
+	rate             float64 // probes run a second (prober_probe_total)
 }
 
 // cpuRound starts cfg.Pods pods with kind's probe, waits until all are
@@ -305,7 +311,7 @@ func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 	if err != nil {
 		return cpu{}, err
 	}
-	a0, n0, err := b.cpuTimes(agent)
+	t0, err := b.cpuTimes(agent)
 	if err != nil {
 		return cpu{}, err
 	}
@@ -313,7 +319,7 @@ func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 	if err := sleep(ctx, b.cfg.Window); err != nil {
 		return cpu{}, err
 	}
-	a1, n1, err := b.cpuTimes(agent)
+	t1, err := b.cpuTimes(agent)
 	if err != nil {
 		return cpu{}, err
 	}
@@ -322,9 +328,11 @@ func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 	if err != nil {
 		return cpu{}, err
 	}
+	pct := func(role podbench.Role) float64 { return 100 * float64(t1[role]-t0[role]) / float64(wall) }
 	c := cpu{kind: kind, pods: b.cfg.Pods, window: wall.Round(time.Second),
-		agent: 100 * float64(a1-a0) / float64(wall), node: 100 * float64(n1-n0) / float64(wall),
+		agent: pct(podbench.RoleAgent), containerd: pct(podbench.RoleContainerd), shim: pct(podbench.RoleShim),
 		rate: (p1 - p0) / wall.Seconds()}
+	c.node = c.agent + c.containerd + c.shim
 	if err := os.Remove(filepath.Join(b.pods, file)); err != nil {
 		return cpu{}, err
 	}
@@ -368,32 +376,35 @@ func (b *bench) probesRun(ctx context.Context) (float64, error) {
 	return sum, nil
 }
 
-// cpuTimes returns podagent's utime+stime, and the node's: podagent's,
-// containerd's and every shim's, each with the children it reaped. A shim
-// that ends inside the window takes its time with it; none does here (the
-// pods run throughout).
-func (b *bench) cpuTimes(agent int) (agentTime, nodeTime time.Duration, err error) {
+// cpuTimes returns the CPU time of the node's processes by role:
+// podagent's utime+stime; containerd's and the shims', each with the
+// children it reaped (cutime+cstime: runc, and an exec probe's processes,
+// whose reaper is the shim). A shim that ends inside the window takes its
+// time with it; none does here (the pods run throughout).
+func (b *bench) cpuTimes(agent int) (map[podbench.Role]time.Duration, error) {
 	procs, err := b.node.Processes()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	out := map[podbench.Role]time.Duration{}
 	for _, p := range procs {
 		pr, err := b.node.Proc.Proc(p.PID)
 		if err != nil {
-			return 0, 0, fmt.Errorf("read cpu time of pid %d: %w", p.PID, err)
+			return nil, fmt.Errorf("read cpu time of pid %d: %w", p.PID, err)
 		}
 		st, err := pr.Stat()
 		if err != nil {
-			return 0, 0, fmt.Errorf("read cpu time of pid %d: %w", p.PID, err)
+			return nil, fmt.Errorf("read cpu time of pid %d: %w", p.PID, err)
 		}
 		ticks := float64(st.UTime + st.STime)
-		if p.PID == agent {
-			agentTime = time.Duration(ticks / userHZ * float64(time.Second))
+		if p.Role != podbench.RoleAgent {
+			ticks += float64(st.CUTime + st.CSTime)
+		} else if p.PID != agent {
+			continue
 		}
-		ticks += float64(st.CUTime + st.CSTime)
-		nodeTime += time.Duration(ticks / userHZ * float64(time.Second))
+		out[p.Role] += time.Duration(ticks / userHZ * float64(time.Second))
 	}
-	return agentTime, nodeTime, nil
+	return out, nil
 }
 
 // userHZ is the clock tick of /proc/PID/stat's times (procfs's own
@@ -612,13 +623,13 @@ type results struct {
 
 func (r results) markdown(cfg Config) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| probes (%d pods, one probe each, every second) | probes run a second | podagent CPU, %% of one core | node CPU (agent, containerd, shims and their children) |\n| --- | ---: | ---: | ---: |\n", cfg.Pods)
+	fmt.Fprintf(&sb, "| probes (one per pod, every second) | pods | probes run a second | podagent CPU, %% of one core | containerd | shims (+ runc, exec'd) | node |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, c := range r.cpu {
 		label := c.kind
 		if label == "none" {
 			label = "none (baseline)"
 		}
-		fmt.Fprintf(&sb, "| %s | %.1f | %.2f %% | %.1f %% |\n", label, c.rate, c.agent, c.node)
+		fmt.Fprintf(&sb, "| %s | %d | %.1f | %.2f %% | %.1f %% | %.1f %% | %.1f %% |\n", label, c.pods, c.rate, c.agent, c.containerd, c.shim, c.node)
 	}
 	if len(r.cpu) > 0 {
 		fmt.Fprintf(&sb, "\nwindow %s after %s of settling\n", r.cpu[0].window, cfg.Settle)
