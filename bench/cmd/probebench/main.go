@@ -13,7 +13,7 @@
 //     an exec probe's processes), and the probes run a second
 //     (prober_probe_total): a worker whose probe outlasts its period skips
 //     ticks, so a saturated node runs fewer than one a pod a second. Two
-//     cores cannot run 100 execs a second: use -kinds exec -pods 10.
+//     cores cannot run 100 execs a second: the exec round has -exec-pods.
 //   - liveness failure → restarted: -restarts pods, one at a time, each
 //     with a liveness probe (httpGet every second, failureThreshold 1) on
 //     an endpoint of probebench's own in the node's namespace, which
@@ -61,6 +61,7 @@ type Config struct {
 	Bin, Work, Report string
 	Keep              bool
 	Pods              int           // probed pods in each CPU round
+	ExecPods          int           // ... in the exec round
 	Settle, Window    time.Duration // before and of the CPU window
 	Restarts          int           // liveness restarts measured
 	Kinds             string        // CPU rounds, comma-separated
@@ -73,7 +74,8 @@ func main() {
 	flag.StringVar(&cfg.Work, "work", "", "scratch directory (default: a new one, removed at the end)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the scratch directory (devnode.log)")
 	flag.StringVar(&cfg.Report, "report", "", "also write the results as markdown to this file")
-	flag.IntVar(&cfg.Pods, "pods", 100, "pods (one probe each, every second) in each CPU round")
+	flag.IntVar(&cfg.Pods, "pods", 100, "pods (one probe each, every second) in each CPU round but exec's")
+	flag.IntVar(&cfg.ExecPods, "exec-pods", 10, "pods in the exec round (two cores carry about 13 execs a second)")
 	flag.DurationVar(&cfg.Settle, "settle", 10*time.Second, "wait after the pods are Ready before the CPU window")
 	flag.DurationVar(&cfg.Window, "window", 60*time.Second, "the CPU window")
 	flag.IntVar(&cfg.Restarts, "restarts", 20, "liveness failures → restarts measured (0: none)")
@@ -229,7 +231,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return fmt.Errorf("CPU round %s: %w", kind, err)
 		}
-		log.Info("cpu", "probe", kind, "pods", cfg.Pods, "window", c.window, "agent %", c.agent, "containerd %", c.containerd, "shims %", c.shim, "node %", c.node, "probes/s", c.rate)
+		log.Info("cpu", "probe", kind, "pods", c.pods, "window", c.window, "agent %", c.agent, "containerd %", c.containerd, "shims %", c.shim, "node %", c.node, "probes/s", c.rate)
 		res.cpu = append(res.cpu, c)
 	}
 	if cfg.Restarts > 0 {
@@ -281,7 +283,11 @@ func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 	file := "cpu-" + strings.ToLower(kind) + ".yaml"
 	var docs []string
 	want := map[string]bool{}
-	for i := range b.cfg.Pods {
+	pods := b.cfg.Pods
+	if kind == "exec" {
+		pods = b.cfg.ExecPods
+	}
+	for i := range pods {
 		name := fmt.Sprintf("cpu-%s-%d", strings.ToLower(kind), i)
 		want[name] = true
 		docs = append(docs, podManifest(name, probe))
@@ -329,7 +335,7 @@ func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 		return cpu{}, err
 	}
 	pct := func(role podbench.Role) float64 { return 100 * float64(t1[role]-t0[role]) / float64(wall) }
-	c := cpu{kind: kind, pods: b.cfg.Pods, window: wall.Round(time.Second),
+	c := cpu{kind: kind, pods: pods, window: wall.Round(time.Second),
 		agent: pct(podbench.RoleAgent), containerd: pct(podbench.RoleContainerd), shim: pct(podbench.RoleShim),
 		rate: (p1 - p0) / wall.Seconds()}
 	c.node = c.agent + c.containerd + c.shim
