@@ -61,7 +61,7 @@ type Config struct {
 	Bin, Work, Report string
 	Keep              bool
 	Pods              int           // probed pods in each CPU round
-	ExecPods          int           // ... in the exec round
+	ExecPods          int           // probed pods in the exec round
 	Settle, Window    time.Duration // before and of the CPU window
 	Restarts          int           // liveness restarts measured
 	Kinds             string        // CPU rounds, comma-separated
@@ -273,7 +273,7 @@ type cpu struct {
 	rate             float64 // probes run a second (prober_probe_total)
 }
 
-// cpuRound starts cfg.Pods pods with kind's probe, waits until all are
+// cpuRound starts cfg.Pods (exec: cfg.ExecPods) pods with kind's probe, waits until all are
 // Ready, lets them settle, reads the CPU over the window, and removes them.
 func (b *bench) cpuRound(ctx context.Context, kind string) (cpu, error) {
 	probe, err := probeFor(kind)
