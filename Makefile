@@ -91,14 +91,8 @@ examples-images: build
 # make test: unit tests, integration tests against a real containerd+runc,
 # and kubectl tests. PODBOOT_INTEGRATION=1 turns "skip" into "fail" for tests
 # that need root or binaries, so CI can never pass by skipping.
-# The two longest packages (QEMU boots, whole devnodes: about 20 minutes
-# each) are listed first so that go test starts them at once, one in each
-# of its two slots, and the rest fills in behind them; in ./... order the
-# QEMU tests started last and the run ended with one slot idle for minutes.
-LONG_TESTS := ./qemu/e2e ./agent/nodetest
 test: build tidy-check
-	PODBOOT_INTEGRATION=1 PODBOOT_SHARED=$(PODBOOT_SHARED) $(GO) test -count=1 -timeout 40m \
-	  $(LONG_TESTS) $$($(GO) list ./... | grep -v -x -e '.*/qemu/e2e' -e '.*/agent/nodetest')
+	PODBOOT_INTEGRATION=1 PODBOOT_SHARED=$(PODBOOT_SHARED) $(GO) test -count=1 -timeout 40m ./...
 
 # go.mod must be what `go mod tidy` makes of it: the image build's makebb
 # is kept by go.mod's tool directive, so tidying can never break it.

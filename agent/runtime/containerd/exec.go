@@ -36,8 +36,10 @@ const execDrainTimeout = 2 * time.Second
 const execCleanupTimeout = 10 * time.Second
 
 // execStartTimeout bounds an exec process's start, which the client's
-// going does not cut short.
-const execStartTimeout = 30 * time.Second
+// going does not cut short: cri-client's runtime request timeout, which
+// kubelet's execs get. 30 s was too short for a postStart hook on the
+// QEMU board under a loaded host (runc exec's setup took longer).
+const execStartTimeout = 2 * time.Minute
 
 // execFIFODir is where exec processes' FIFOs are made, beside the
 // containers' <StateDir>/fifo/<id> (an ID is never "exec").
