@@ -121,11 +121,16 @@ func (w *worker) execute(ctx context.Context, pod *corev1.Pod, snap *podSnapshot
 		// The killed instances' ends are known only to a list: the
 		// statuses published with their successors (a liveness restart)
 		// show them terminated, never still running.
-		if s, err := w.observe(ctx); err == nil {
-			*snap = s
-		} else {
-			log.Warn("sync pod: observe runtime", "err", err)
+		// A list that fails (a loaded node: one container's task did not
+		// answer in time) leaves the successors to the next sync rather
+		// than publish them beside a killed instance still shown running.
+		s, err := w.observe(ctx)
+		if err != nil {
+			log.Warn("sync pod: observe runtime after a kill", "err", err)
+			w.syncFailed()
+			return false
 		}
+		*snap = s
 	}
 	for _, id := range a.Remove {
 		if err := rt.RemoveContainer(ctx, id); err != nil {
